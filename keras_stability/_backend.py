@@ -1,0 +1,68 @@
+"""The one place that knows which Keras backend is active.
+
+Most of the library is written with `keras.ops` and runs on every backend.
+The few pieces that need TensorFlow (libjpeg through `tf.image`, SavedModel
+export, `tf.distribute` scaling) ask for it here, so that
+`import keras_stability` never imports TensorFlow on another backend.
+"""
+
+import keras
+
+__all__ = [
+    "is_tensorflow",
+    "require_tensorflow",
+    "scale_for_replicas",
+    "unscale_for_replicas",
+]
+
+
+def is_tensorflow():
+    """Whether the active Keras backend is TensorFlow."""
+    return keras.backend.backend() == "tensorflow"
+
+
+def require_tensorflow(feature):
+    """Returns the `tensorflow` module, or raises naming `feature`.
+
+    Args:
+        feature: What the caller wants to do, e.g. `"JpegCompression(method='libjpeg')"`.
+
+    Returns:
+        The imported `tensorflow` module.
+
+    Raises:
+        RuntimeError: if the Keras backend is not TensorFlow.
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"{feature} needs the TensorFlow backend, but the Keras backend is "
+            f"'{backend}'. Set KERAS_BACKEND=tensorflow before importing keras."
+        )
+    import tensorflow as tf
+
+    return tf
+
+
+def _num_replicas():
+    if not is_tensorflow():
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def scale_for_replicas(value):
+    """Divides `value` by the number of `tf.distribute` replicas in sync."""
+    replicas = _num_replicas()
+    if replicas > 1:
+        value = keras.ops.multiply(value, keras.ops.cast(1.0 / replicas, value.dtype))
+    return value
+
+
+def unscale_for_replicas(value):
+    """Undoes `scale_for_replicas`, to report a loss that was scaled for it."""
+    replicas = _num_replicas()
+    if replicas > 1:
+        value = keras.ops.multiply(value, keras.ops.cast(replicas, value.dtype))
+    return value
