@@ -1,0 +1,424 @@
+"""Stability losses: how far the output on a perturbed copy is from the clean one.
+
+Each loss compares the model's output on the clean input `x` (passed as
+`y_true`) with its output on the perturbed copy `x'` (passed as `y_pred`),
+per sample over the last axis, and reduces over the batch through
+`keras.losses.Loss`, so that `tf.distribute` and mixed precision treat it
+exactly like a compiled Keras loss. Each comes as a class and a function.
+
+The ranking losses of `keras_stability.triplet` are re-exported here, so that
+every loss of the library is found in one module.
+"""
+
+import keras
+from keras import ops
+
+__all__ = [
+    "CrossEntropy",
+    "JensenShannonDivergence",
+    "KLDivergence",
+    "L2Distance",
+    "SquaredL2Distance",
+    "cross_entropy",
+    "get",
+    "jensen_shannon_divergence",
+    "kl_divergence",
+    "l2_distance",
+    "squared_l2_distance",
+]
+
+
+def _log_distribution(outputs, from_logits):
+    """Log-probabilities over the last axis, finite for finite inputs."""
+    if from_logits:
+        return ops.log_softmax(outputs, axis=-1)
+    # log(0) is -inf; the smallest probability counted is Keras's epsilon.
+    return ops.log(ops.clip(outputs, keras.config.epsilon(), 1.0))
+
+
+def _distribution(outputs, log_outputs, from_logits):
+    return ops.exp(log_outputs) if from_logits else outputs
+
+
+def kl_divergence(clean, perturbed, from_logits=False):
+    """KL divergence from the clean to the perturbed predicted distribution.
+
+    Formula:
+
+    ```
+    kl = sum_j P(y_j | x) * (log P(y_j | x) - log P(y_j | x'))
+    ```
+
+    The clean distribution comes first: KL(P(y|x) || P(y|x')). With
+    `from_logits=True` both log-distributions come from `log_softmax`, so
+    logits of +-1e4 give finite values and gradients; probabilities are
+    floored at `keras.config.epsilon()` before the logarithm.
+
+    Args:
+        clean: outputs on the clean input, shape `(..., classes)`.
+        perturbed: outputs on the perturbed input, same shape.
+        from_logits: whether the outputs are logits rather than
+            probabilities. Defaults to `False`.
+
+    Returns:
+        The divergence per sample, shape `clean.shape[:-1]`.
+    """
+    log_p = _log_distribution(clean, from_logits)
+    log_q = _log_distribution(perturbed, from_logits)
+    p = _distribution(clean, log_p, from_logits)
+    return ops.sum(p * (log_p - log_q), axis=-1)
+
+
+def cross_entropy(clean, perturbed, from_logits=False):
+    """The paper's written stability term: -sum_j P(y_j|x) log P(y_j|x').
+
+    Formula:
+
+    ```
+    ce = -sum_j P(y_j | x) * log P(y_j | x')
+       = KL(P(y|x) || P(y|x')) + H(P(y|x))
+    ```
+
+    It equals `kl_divergence` plus the entropy of the clean distribution, so
+    the two differ when the gradient flows through the clean branch: this
+    form also pushes the clean prediction towards confidence.
+
+    Args:
+        clean: outputs on the clean input, shape `(..., classes)`.
+        perturbed: outputs on the perturbed input, same shape.
+        from_logits: whether the outputs are logits. Defaults to `False`.
+
+    Returns:
+        The cross-entropy per sample, shape `clean.shape[:-1]`.
+    """
+    log_p = _log_distribution(clean, from_logits)
+    log_q = _log_distribution(perturbed, from_logits)
+    p = _distribution(clean, log_p, from_logits)
+    return -ops.sum(p * log_q, axis=-1)
+
+
+def jensen_shannon_divergence(clean, perturbed, from_logits=False):
+    """Symmetric Jensen-Shannon divergence between the two distributions.
+
+    Formula:
+
+    ```
+    m = (p + q) / 2
+    jsd = (KL(p || m) + KL(q || m)) / 2
+    ```
+
+    In nats, so it lies in [0, log 2]. With `from_logits=True`, `log m` is a
+    `logsumexp` of the two log-distributions, finite at extreme logits.
+
+    Args:
+        clean: outputs on the clean input, shape `(..., classes)`.
+        perturbed: outputs on the perturbed input, same shape.
+        from_logits: whether the outputs are logits. Defaults to `False`.
+
+    Returns:
+        The divergence per sample, shape `clean.shape[:-1]`.
+    """
+    log_p = _log_distribution(clean, from_logits)
+    log_q = _log_distribution(perturbed, from_logits)
+    p = _distribution(clean, log_p, from_logits)
+    q = _distribution(perturbed, log_q, from_logits)
+    if from_logits:
+        both = ops.stack([log_p, log_q], axis=0)
+        log_m = ops.logsumexp(both, axis=0) - ops.log(ops.cast(2.0, both.dtype))
+    else:
+        log_m = _log_distribution((p + q) / 2.0, from_logits=False)
+    kl_pm = ops.sum(p * (log_p - log_m), axis=-1)
+    kl_qm = ops.sum(q * (log_q - log_m), axis=-1)
+    return (kl_pm + kl_qm) / 2.0
+
+
+def squared_l2_distance(clean, perturbed):
+    """Squared Euclidean distance between clean and perturbed outputs.
+
+    Formula:
+
+    ```
+    d = sum_j (f(x)_j - f(x')_j) ** 2
+    ```
+
+    Args:
+        clean: outputs (e.g. embeddings) on the clean input, `(..., dim)`.
+        perturbed: outputs on the perturbed input, same shape.
+
+    Returns:
+        The squared distance per sample, shape `clean.shape[:-1]`.
+    """
+    return ops.sum(ops.square(clean - perturbed), axis=-1)
+
+
+def l2_distance(clean, perturbed):
+    """Euclidean distance ||f(x) - f(x')||_2, the paper's embedding term.
+
+    Formula:
+
+    ```
+    d = sqrt(sum_j (f(x)_j - f(x')_j) ** 2)
+    ```
+
+    The gradient of the square root at zero distance is taken as zero (not
+    NaN), so a perturbation that leaves an output unchanged trains safely.
+
+    Args:
+        clean: outputs (e.g. embeddings) on the clean input, `(..., dim)`.
+        perturbed: outputs on the perturbed input, same shape.
+
+    Returns:
+        The distance per sample, shape `clean.shape[:-1]`.
+    """
+    squared = squared_l2_distance(clean, perturbed)
+    positive = squared > 0
+    # The inner `where` keeps sqrt's gradient finite where the outer one
+    # discards it.
+    safe = ops.where(positive, squared, ops.ones_like(squared))
+    return ops.where(positive, ops.sqrt(safe), ops.zeros_like(squared))
+
+
+class _StabilityLoss(keras.losses.Loss):
+    """A `keras.losses.Loss` over (clean, perturbed) outputs."""
+
+    def __init__(self, fn, name, reduction, dtype):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self._fn = fn
+
+    def call(self, y_true, y_pred):
+        return self._fn(y_true, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "dtype": self.dtype}
+
+
+class _ProbabilisticLoss(_StabilityLoss):
+    def __init__(self, fn, from_logits, name, reduction, dtype):
+        super().__init__(fn, name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        return self._fn(y_true, y_pred, from_logits=self.from_logits)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class KLDivergence(_ProbabilisticLoss):
+    """KL(P(y|x) || P(y|x')): the default classification stability term.
+
+    Call it as `loss(clean_outputs, perturbed_outputs, sample_weight)`: the
+    clean distribution comes first. See `kl_divergence` for the formula and
+    the numerics.
+
+    Args:
+        from_logits: whether the outputs are logits. Defaults to `False`.
+        reduction: as in `keras.losses.Loss`. Defaults to
+            `"sum_over_batch_size"`.
+        name: Defaults to `"kl_divergence"`.
+        dtype: the dtype the loss is computed in. Defaults to `None`
+            (`keras.config.floatx()`, float32 also under mixed precision).
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = KLDivergence(from_logits=True)
+    >>> clean = np.array([[2.0, 0.0, -1.0]])
+    >>> float(loss(clean, clean))
+    0.0
+
+    Reference:
+        Zheng, Song, Leung, Goodfellow. Improving the Robustness of Deep
+        Neural Networks via Stability Training. CVPR 2016.
+    """
+
+    def __init__(
+        self,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="kl_divergence",
+        dtype=None,
+    ):
+        super().__init__(kl_divergence, from_logits, name, reduction, dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class CrossEntropy(_ProbabilisticLoss):
+    """The paper's written form, -sum_j P(y_j|x) log P(y_j|x').
+
+    Equals `KLDivergence` plus the entropy of the clean prediction; see
+    `cross_entropy`. Call it as `loss(clean_outputs, perturbed_outputs)`.
+
+    Args:
+        from_logits: whether the outputs are logits. Defaults to `False`.
+        reduction: as in `keras.losses.Loss`. Defaults to
+            `"sum_over_batch_size"`.
+        name: Defaults to `"cross_entropy"`.
+        dtype: the dtype the loss is computed in. Defaults to `None`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = CrossEntropy()
+    >>> p = np.array([[0.5, 0.5]])
+    >>> round(float(loss(p, p)), 4)  # the entropy of p: log 2
+    0.6931
+
+    Reference:
+        Zheng, Song, Leung, Goodfellow. Improving the Robustness of Deep
+        Neural Networks via Stability Training. CVPR 2016.
+    """
+
+    def __init__(
+        self,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="cross_entropy",
+        dtype=None,
+    ):
+        super().__init__(cross_entropy, from_logits, name, reduction, dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class JensenShannonDivergence(_ProbabilisticLoss):
+    """Symmetric Jensen-Shannon divergence, as in AugMix's consistency loss.
+
+    See `jensen_shannon_divergence`. Call it as
+    `loss(clean_outputs, perturbed_outputs)`; the order does not matter.
+
+    Args:
+        from_logits: whether the outputs are logits. Defaults to `False`.
+        reduction: as in `keras.losses.Loss`. Defaults to
+            `"sum_over_batch_size"`.
+        name: Defaults to `"jensen_shannon_divergence"`.
+        dtype: the dtype the loss is computed in. Defaults to `None`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = JensenShannonDivergence()
+    >>> p, q = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    >>> round(float(loss(p, q)), 4)  # disjoint supports: log 2
+    0.6931
+
+    Reference:
+        Hendrycks et al. AugMix: A Simple Data Processing Method to Improve
+        Robustness and Uncertainty. ICLR 2020.
+    """
+
+    def __init__(
+        self,
+        from_logits=False,
+        reduction="sum_over_batch_size",
+        name="jensen_shannon_divergence",
+        dtype=None,
+    ):
+        super().__init__(jensen_shannon_divergence, from_logits, name, reduction, dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class L2Distance(_StabilityLoss):
+    """||f(x) - f(x')||_2: the paper's stability term for embeddings.
+
+    See `l2_distance`. Call it as `loss(clean_outputs, perturbed_outputs)`.
+
+    Args:
+        reduction: as in `keras.losses.Loss`. Defaults to
+            `"sum_over_batch_size"`.
+        name: Defaults to `"l2_distance"`.
+        dtype: the dtype the loss is computed in. Defaults to `None`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = L2Distance()
+    >>> float(loss(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])))
+    5.0
+
+    Reference:
+        Zheng, Song, Leung, Goodfellow. Improving the Robustness of Deep
+        Neural Networks via Stability Training. CVPR 2016.
+    """
+
+    def __init__(self, reduction="sum_over_batch_size", name="l2_distance", dtype=None):
+        super().__init__(l2_distance, name=name, reduction=reduction, dtype=dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class SquaredL2Distance(_StabilityLoss):
+    """||f(x) - f(x')||_2^2, a smooth variant of `L2Distance`.
+
+    See `squared_l2_distance`.
+
+    Args:
+        reduction: as in `keras.losses.Loss`. Defaults to
+            `"sum_over_batch_size"`.
+        name: Defaults to `"squared_l2_distance"`.
+        dtype: the dtype the loss is computed in. Defaults to `None`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = SquaredL2Distance()
+    >>> float(loss(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])))
+    25.0
+    """
+
+    def __init__(
+        self,
+        reduction="sum_over_batch_size",
+        name="squared_l2_distance",
+        dtype=None,
+    ):
+        super().__init__(
+            squared_l2_distance, name=name, reduction=reduction, dtype=dtype
+        )
+
+
+_BY_NAME = {
+    "kl": KLDivergence,
+    "cross_entropy": CrossEntropy,
+    "jsd": JensenShannonDivergence,
+    "l2": L2Distance,
+    "squared_l2": SquaredL2Distance,
+}
+_TAKES_LOGITS = (KLDivergence, CrossEntropy, JensenShannonDivergence)
+
+
+def get(identifier, from_logits=False):
+    """Resolves a stability loss from a name, a `Loss`, or a callable.
+
+    Args:
+        identifier: one of `"kl"`, `"cross_entropy"`, `"jsd"`, `"l2"`,
+            `"squared_l2"`; a `keras.losses.Loss` (used as is); or a callable
+            `fn(clean, perturbed)` returning a per-sample loss, wrapped in
+            `keras.losses.LossFunctionWrapper` so that it is reduced like a
+            Keras loss.
+        from_logits: passed to the distribution losses built from a name.
+            Defaults to `False`.
+
+    Returns:
+        A `keras.losses.Loss`.
+    """
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(
+                "`stability_loss` must be one of "
+                f"{sorted(_BY_NAME)}, a keras.losses.Loss or a callable. "
+                f"Received: stability_loss={identifier!r}"
+            )
+        cls = _BY_NAME[identifier]
+        return cls(from_logits=from_logits) if cls in _TAKES_LOGITS else cls()
+    if isinstance(identifier, keras.losses.Loss):
+        return identifier
+    if callable(identifier):
+        name = getattr(identifier, "__name__", "stability_loss")
+        return _StabilityLoss(
+            identifier, name=name, reduction="sum_over_batch_size", dtype=None
+        )
+    raise ValueError(
+        "`stability_loss` must be one of "
+        f"{sorted(_BY_NAME)}, a keras.losses.Loss or a callable. "
+        f"Received: stability_loss={identifier!r}"
+    )
