@@ -1,0 +1,862 @@
+"""Perturbations: the x' of stability training and the paper's distortions.
+
+Every perturbation is a Keras layer that takes a batch `(batch, height, width,
+channels)` or a single image `(height, width, channels)` with values in
+`value_range`, and returns a perturbed copy of the same shape in the layer's
+compute dtype. Randomness comes from `keras.random` with the layer's own
+`keras.random.SeedGenerator`, or from the `seed` given to the call (a
+`SeedGenerator` or a `keras_stability._seeds.StepSeed`), which is how
+`StabilityModel` draws a fresh, replayable x' at every step.
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_stability import _backend
+from keras_stability import jpeg as jpeg_lib
+
+__all__ = [
+    "Compose",
+    "GaussianNoise",
+    "JpegCompression",
+    "OneOf",
+    "Perturbation",
+    "RandomCropOffset",
+    "ThumbnailResize",
+]
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _validate_value_range(value_range):
+    if (
+        isinstance(value_range, (list, tuple))
+        and len(value_range) == 2
+        and all(_is_number(v) and math.isfinite(v) for v in value_range)
+        and value_range[0] < value_range[1]
+    ):
+        return tuple(value_range)
+    raise ValueError(
+        "`value_range` must be a pair (low, high) with low < high. "
+        f"Received: value_range={value_range!r}"
+    )
+
+
+def _static_height_width(images, layer):
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        raise ValueError(
+            f"`{type(layer).__name__}` needs the image height and width to be "
+            f"known when it is called. Received: inputs.shape={images.shape}"
+        )
+    return int(height), int(width)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class Perturbation(keras.layers.Layer):
+    """Base class of the perturbations: a random map from images to images.
+
+    Subclasses implement `perturb(images, seed)`, which gets a 4-D batch
+    `(batch, height, width, channels)` already cast to the layer's compute
+    dtype and returns a batch of the same shape. This class does the rest:
+
+    - `training=False` returns the inputs unchanged (the very same object, in
+      its own dtype), so a perturbation inside a model is inert at inference.
+    - A single image `(height, width, channels)` is treated as a batch of one
+      and returned as a single image, so the layer can be mapped over an
+      unbatched `tf.data.Dataset`. Other ranks raise a `ValueError`.
+    - Outputs are in the compute dtype (`float32` by default), also for
+      `uint8` inputs.
+    - `seed` given to the call (a `keras.random.SeedGenerator`, including a
+      `StepSeed`) takes the place of the layer's own generator; it goes
+      straight to every `keras.random` call as `seed=`.
+
+    Nothing is clipped to `value_range` unless the distortion itself clips.
+
+    Args:
+        value_range: pair `(low, high)` with `low < high`: the range the
+            pixel values live in, e.g. `(0, 1)` or `(0, 255)`. Defaults to
+            `(0, 1)`.
+        seed: int or `None`, the seed of the layer's own
+            `keras.random.SeedGenerator`. Defaults to `None`.
+        **kwargs: Passed to `keras.layers.Layer`, e.g. `name` or `dtype`.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_stability.perturbations import Perturbation
+
+    class Invert(Perturbation):
+        def perturb(self, images, seed):
+            low, high = self.value_range
+            return (high + low) - images
+
+    images = np.zeros((2, 4, 4, 1), dtype="float32")
+    assert np.all(keras.ops.convert_to_numpy(Invert()(images)) == 1.0)
+    ```
+    """
+
+    def __init__(self, value_range=(0, 1), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.value_range = _validate_value_range(value_range)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=True, seed=None):
+        if not training:
+            return inputs
+        images, single_image = self._to_batch(inputs)
+        outputs = self.perturb(images, self.seed_generator if seed is None else seed)
+        return outputs[0] if single_image else outputs
+
+    def perturb(self, images, seed):
+        """Returns the perturbed batch; `seed` goes to every `keras.random` call.
+
+        Args:
+            images: tensor `(batch, height, width, channels)` in the compute
+                dtype, values in `value_range`.
+            seed: a `keras.random.SeedGenerator` (possibly a `StepSeed`).
+
+        Returns:
+            A tensor of the same shape in the compute dtype.
+        """
+        raise NotImplementedError(
+            f"`{type(self).__name__}` must implement `perturb(images, seed)`."
+        )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"value_range": self.value_range, "seed": self.seed})
+        return config
+
+    def _to_batch(self, inputs):
+        shape = tuple(inputs.shape)
+        if len(shape) not in (3, 4):
+            raise ValueError(
+                f"`{type(self).__name__}` expects a batch of images (batch, "
+                "height, width, channels) or one image (height, width, "
+                f"channels). Received: inputs.shape={shape}"
+            )
+        images = ops.cast(inputs, self.compute_dtype)
+        if len(shape) == 3:
+            return ops.expand_dims(images, 0), True
+        return images, False
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class GaussianNoise(Perturbation):
+    """Adds i.i.d. Gaussian noise to every pixel: the paper's training x'.
+
+    Each output value is `x + stddev * (high - low) * n` with `n ~ N(0, 1)`
+    drawn independently per pixel and channel, so `stddev` is in units of the
+    width of `value_range` (`stddev=0.04` is 0.04 on `(0, 1)` and 10.2 on
+    `(0, 255)`). As in the paper the result is not clipped, so it can leave
+    `value_range`; pass `clip=True` to clip it back.
+
+    Formula:
+
+    ```
+    x' = x + eps,  eps ~ N(0, (stddev * (high - low))^2)
+    ```
+
+    Args:
+        stddev: float >= 0, the noise standard deviation as a fraction of
+            the value range's width. Defaults to `0.04`, the value public
+            reproductions use on `[0, 1]` images.
+        clip: bool, whether to clip the result to `value_range`. Defaults to
+            `False`.
+        value_range: pair `(low, high)`, the range of the pixel values.
+            Defaults to `(0, 1)`.
+        seed: int or `None`, seed of the layer's own generator. Defaults to
+            `None`.
+        **kwargs: Passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.perturbations import GaussianNoise
+
+    layer = GaussianNoise(stddev=0.04, seed=1)
+    images = np.full((2, 32, 32, 3), 0.5, dtype="float32")
+    noisy = np.asarray(layer(images))
+    assert noisy.shape == (2, 32, 32, 3)
+    assert abs(float(np.std(noisy - images)) - 0.04) < 0.005
+    ```
+
+    Reference:
+        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
+          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+    """
+
+    def __init__(
+        self, stddev=0.04, clip=False, value_range=(0, 1), seed=None, **kwargs
+    ):
+        super().__init__(value_range=value_range, seed=seed, **kwargs)
+        if not (_is_number(stddev) and math.isfinite(stddev) and stddev >= 0):
+            raise ValueError(f"`stddev` must be >= 0. Received: stddev={stddev!r}")
+        if not isinstance(clip, bool):
+            raise ValueError(f"`clip` must be a bool. Received: clip={clip!r}")
+        self.stddev = stddev
+        self.clip = clip
+
+    def perturb(self, images, seed):
+        low, high = self.value_range
+        noise = keras.random.normal(
+            ops.shape(images),
+            stddev=self.stddev * (high - low),
+            dtype=images.dtype,
+            seed=seed,
+        )
+        outputs = ops.add(images, noise)
+        if self.clip:
+            outputs = ops.clip(outputs, low, high)
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"stddev": self.stddev, "clip": self.clip})
+        return config
+
+
+def _validate_quality(quality):
+    if _is_int(quality):
+        if not 0 <= quality <= 100:
+            raise ValueError(
+                f"`quality` must be in [0, 100]. Received: quality={quality!r}"
+            )
+        return int(quality)
+    if (
+        isinstance(quality, (list, tuple))
+        and len(quality) == 2
+        and all(_is_int(q) and 0 <= q <= 100 for q in quality)
+    ):
+        if quality[0] > quality[1]:
+            raise ValueError(
+                "`quality` must be a pair (low, high) with low <= high. "
+                f"Received: quality={quality!r}"
+            )
+        return (int(quality[0]), int(quality[1]))
+    raise ValueError(
+        "`quality` must be an int in [0, 100] or a pair (low, high) of ints in "
+        f"[0, 100]. Received: quality={quality!r}"
+    )
+
+
+def _libjpeg_levels(images, quality):
+    # `images` in [0, 1]; returns the decoded 8-bit levels as floats in [0, 255].
+    _backend.require_tensorflow("JpegCompression(method='libjpeg')")
+    decoded = jpeg_lib.libjpeg_compress(ops.cast(images, "float32"), quality)
+    # The decoder's `k * (1 / 255)` times 255 is off by an ulp for some k.
+    return ops.round(ops.multiply(decoded, 255.0))
+
+
+# Each method maps (images in [0, 1] as float32, per-image int32 quality) to
+# the decoded images on the 8-bit scale [0, 255], as float32.
+_JPEG_METHODS = {"libjpeg": _libjpeg_levels}
+# Methods that run outside the graph compilers (not XLA-compilable).
+_JPEG_METHODS_WITHOUT_JIT = ("libjpeg",)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class JpegCompression(Perturbation):
+    """Re-encodes every image as JPEG: the paper's JPEG-q distortion.
+
+    Each image is rescaled to `[0, 1]` as `(x - low) / (high - low)`,
+    encoded at its quality, decoded, and mapped back as
+    `low + k * (high - low) / 255` for its decoded 8-bit level `k`. So the
+    outputs sit on the 256 levels of `value_range` (integers on `(0, 255)`),
+    and on `(0, 1)` they are bit-identical to `tf.image.adjust_jpeg_quality`.
+
+    `quality` is either fixed or a range `(low, high)`; with a range, every
+    image gets its own quality, drawn uniformly from the integers in
+    `[low, high]` (both included) with `keras.random.randint`.
+
+    `method="libjpeg"` runs the real codec through TensorFlow: it needs the
+    TensorFlow backend (checked at construction), images with 1 or 3
+    channels, and cannot be XLA-compiled (the layer sets
+    `supports_jit = False`, so `fit` falls back to a non-XLA step). It is not
+    differentiable, which stability training does not need: the gradient
+    flows through the network's output on x', not through x'.
+
+    Args:
+        quality: int in `[0, 100]`, or a pair `(low, high)` of them with
+            `low <= high` to draw one quality per image. Defaults to `50`.
+        method: how to compress; `"libjpeg"`, the real codec via
+            `tf.image.adjust_jpeg_quality`. Defaults to `"libjpeg"`.
+        value_range: pair `(low, high)`, the range of the pixel values.
+            Defaults to `(0, 1)`.
+        seed: int or `None`, seed of the layer's own generator (used only to
+            draw qualities from a range). Defaults to `None`.
+        **kwargs: Passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.perturbations import JpegCompression
+
+    layer = JpegCompression(quality=(10, 50), value_range=(0, 255), seed=1)
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3))
+    compressed = np.asarray(layer(images.astype("uint8")))
+    assert compressed.dtype == np.float32
+    assert np.array_equal(compressed, np.round(compressed))
+    ```
+
+    Reference:
+        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
+          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+    """
+
+    def __init__(
+        self, quality=50, method="libjpeg", value_range=(0, 1), seed=None, **kwargs
+    ):
+        super().__init__(value_range=value_range, seed=seed, **kwargs)
+        self.quality = _validate_quality(quality)
+        if method not in _JPEG_METHODS:
+            raise ValueError(
+                f"`method` must be one of {tuple(_JPEG_METHODS)}. "
+                f"Received: method={method!r}"
+            )
+        self.method = method
+        if method == "libjpeg":
+            # Fail at construction, not at the first training step.
+            _backend.require_tensorflow("JpegCompression(method='libjpeg')")
+        if method in _JPEG_METHODS_WITHOUT_JIT:
+            self.supports_jit = False
+
+    def perturb(self, images, seed):
+        low, high = self.value_range
+        batch = ops.shape(images)[0]
+        if isinstance(self.quality, int):
+            quality = ops.full((batch,), self.quality, dtype="int32")
+        else:
+            quality = keras.random.randint(
+                (batch,),
+                minval=self.quality[0],
+                maxval=self.quality[1] + 1,
+                dtype="int32",
+                seed=seed,
+            )
+        unit = ops.divide(ops.subtract(ops.cast(images, "float32"), low), high - low)
+        levels = _JPEG_METHODS[self.method](unit, quality)
+        outputs = ops.add(ops.multiply(levels, (high - low) / 255), low)
+        return ops.cast(outputs, images.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"quality": self.quality, "method": self.method})
+        return config
+
+
+_CROP_INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def _crop_resize_axis(images, offsets, axis, size, window, interpolation):
+    """Resamples `window` pixels from `offsets` along `axis` back to `size`.
+
+    Same sampling grid as `tf.image.resize` with half-pixel centres: output
+    pixel `i` reads the window at `(i + 0.5) * window / size - 0.5`, with
+    samples clamped to the window's border.
+    """
+    scale = np.float32(window / size)
+    centres = (np.arange(size, dtype=np.float32) + np.float32(0.5)) * scale
+    axis_shape = [1, 1, 1, 1]
+    axis_shape[axis] = size
+
+    def take(index):
+        index = ops.add(ops.expand_dims(offsets, 1), index.astype("int32"))
+        index = ops.reshape(index, [-1] + axis_shape[1:])
+        return ops.take_along_axis(images, index, axis=axis)
+
+    if interpolation == "nearest":
+        return take(np.minimum(np.floor(centres), window - 1))
+    coordinates = centres - np.float32(0.5)
+    floor = np.floor(coordinates)
+    lower = take(np.maximum(floor, 0))
+    upper = take(np.minimum(np.ceil(coordinates), window - 1))
+    fraction = ops.cast(np.reshape(coordinates - floor, axis_shape), images.dtype)
+    return ops.add(lower, ops.multiply(ops.subtract(upper, lower), fraction))
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class RandomCropOffset(Perturbation):
+    """Crops a slightly shifted window and resizes it back: the paper's crop-o.
+
+    For images of size `(H, W)` and `o = max_offset`, every image gets its
+    own window of size `(H - o, W - o)` whose top-left corner `(dy, dx)` is
+    drawn uniformly from the integers `{0, ..., o} x {0, ..., o}` (so the
+    window shifts by whole pixels, as in the paper), and the window is
+    resized back to `(H, W)`. The result equals cropping
+    `image[dy:dy + H - o, dx:dx + W - o]` and calling `tf.image.resize` on it
+    (half-pixel centres, samples clamped to the window); `max_offset=0` is
+    the identity.
+
+    It is written with gathers in `keras.ops` (not
+    `keras.ops.image.affine_transform`, whose TensorFlow kernel XLA cannot
+    compile), so it runs batched and under XLA on every backend. The image
+    height and width must be known when the layer is called, and larger
+    than `max_offset`. Bilinear resampling stays within the range of the
+    input, so nothing is clipped.
+
+    Args:
+        max_offset: int >= 0, the largest shift `o` of the window in pixels,
+            which also makes the window `o` pixels smaller than the image.
+            Defaults to `4`.
+        interpolation: `"bilinear"` or `"nearest"`, how the window is
+            resized back. Defaults to `"bilinear"`.
+        value_range: pair `(low, high)`, the range of the pixel values.
+            Defaults to `(0, 1)`.
+        seed: int or `None`, seed of the layer's own generator. Defaults to
+            `None`.
+        **kwargs: Passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.perturbations import RandomCropOffset
+
+    layer = RandomCropOffset(max_offset=10, seed=1)
+    images = np.random.default_rng(0).random((4, 64, 64, 3), dtype="float32")
+    shifted = np.asarray(layer(images))
+    assert shifted.shape == (4, 64, 64, 3)
+    assert shifted.min() >= images.min() and shifted.max() <= images.max()
+    ```
+
+    Reference:
+        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
+          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+    """
+
+    def __init__(
+        self,
+        max_offset=4,
+        interpolation="bilinear",
+        value_range=(0, 1),
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(value_range=value_range, seed=seed, **kwargs)
+        if not (_is_int(max_offset) and max_offset >= 0):
+            raise ValueError(
+                f"`max_offset` must be an int >= 0. Received: max_offset={max_offset!r}"
+            )
+        if interpolation not in _CROP_INTERPOLATIONS:
+            raise ValueError(
+                f"`interpolation` must be one of {_CROP_INTERPOLATIONS}. "
+                f"Received: interpolation={interpolation!r}"
+            )
+        self.max_offset = int(max_offset)
+        self.interpolation = interpolation
+
+    def perturb(self, images, seed):
+        height, width = _static_height_width(images, self)
+        offset = self.max_offset
+        if offset >= height or offset >= width:
+            raise ValueError(
+                "`max_offset` must be smaller than the image height and width. "
+                f"Received: max_offset={offset} for images of height={height} "
+                f"and width={width}"
+            )
+        corners = keras.random.randint(
+            (ops.shape(images)[0], 2), 0, offset + 1, dtype="int32", seed=seed
+        )
+        # Columns first, then rows: the order `tf.image.resize` interpolates in.
+        images = _crop_resize_axis(
+            images, corners[:, 1], 2, width, width - offset, self.interpolation
+        )
+        return _crop_resize_axis(
+            images, corners[:, 0], 1, height, height - offset, self.interpolation
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"max_offset": self.max_offset, "interpolation": self.interpolation}
+        )
+        return config
+
+
+_RESIZE_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+
+
+def _validate_size(size):
+    if _is_int(size) and size >= 1:
+        return int(size)
+    if (
+        isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(_is_int(s) and s >= 1 for s in size)
+    ):
+        return (int(size[0]), int(size[1]))
+    raise ValueError(
+        "`size` must be an int >= 1 or a pair (height, width) of them. "
+        f"Received: size={size!r}"
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class ThumbnailResize(Perturbation):
+    """Shrinks every image to a thumbnail and scales it back up: thumb-A.
+
+    The images are resized with `keras.ops.image.resize` to the thumbnail
+    size, then back to their own `(H, W)`. Give the thumbnail either as
+    `size` (an int `A` for `A x A`, or a pair `(h, w)`) or as `scale`, a
+    fraction of the image size: `(round(scale * H), round(scale * W))`,
+    rounded half up and at least 1. Defaults to `scale=0.5` when neither is
+    given. When the thumbnail is the image size (e.g. `scale=1`) the layer is
+    the identity. Deterministic: the seed is never used. The image height and
+    width must be known when the layer is called.
+
+    Bilinear and nearest resampling stay within the input's range; bicubic
+    and Lanczos may overshoot it, and nothing is clipped.
+
+    Args:
+        size: int `A` or pair `(height, width)` of ints >= 1, the thumbnail
+            size. Defaults to `None`.
+        scale: float in `(0, 1]`, the thumbnail size as a fraction of the
+            image size. Defaults to `None` (and to `0.5` if `size` is also
+            `None`).
+        interpolation: one of `"bilinear"`, `"nearest"`, `"bicubic"`,
+            `"lanczos3"`, `"lanczos5"`, used both ways. Defaults to
+            `"bilinear"`.
+        antialias: bool, whether to low-pass filter when shrinking, as image
+            tools do when they make thumbnails. Defaults to `False`.
+        value_range: pair `(low, high)`, the range of the pixel values.
+            Defaults to `(0, 1)`.
+        seed: unused, accepted like on the other perturbations. Defaults to
+            `None`.
+        **kwargs: Passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.perturbations import ThumbnailResize
+
+    layer = ThumbnailResize(size=16)
+    images = np.random.default_rng(0).random((2, 64, 64, 3), dtype="float32")
+    blurred = np.asarray(layer(images))
+    assert blurred.shape == (2, 64, 64, 3)
+    ```
+
+    Reference:
+        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
+          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+    """
+
+    def __init__(
+        self,
+        size=None,
+        scale=None,
+        interpolation="bilinear",
+        antialias=False,
+        value_range=(0, 1),
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(value_range=value_range, seed=seed, **kwargs)
+        if size is not None and scale is not None:
+            raise ValueError(
+                "Give either `size` or `scale`, not both. "
+                f"Received: size={size!r}, scale={scale!r}"
+            )
+        if size is not None:
+            size = _validate_size(size)
+        if scale is not None and not (_is_number(scale) and 0 < scale <= 1):
+            raise ValueError(f"`scale` must be in (0, 1]. Received: scale={scale!r}")
+        if interpolation not in _RESIZE_INTERPOLATIONS:
+            raise ValueError(
+                f"`interpolation` must be one of {_RESIZE_INTERPOLATIONS}. "
+                f"Received: interpolation={interpolation!r}"
+            )
+        if not isinstance(antialias, bool):
+            raise ValueError(
+                f"`antialias` must be a bool. Received: antialias={antialias!r}"
+            )
+        self.size = size
+        self.scale = scale
+        self.interpolation = interpolation
+        self.antialias = antialias
+
+    def thumbnail_size(self, height, width):
+        """The `(height, width)` of the thumbnail for images of that size."""
+        if self.size is not None:
+            return (self.size, self.size) if _is_int(self.size) else self.size
+        scale = 0.5 if self.scale is None else self.scale
+        return (
+            max(1, math.floor(scale * height + 0.5)),
+            max(1, math.floor(scale * width + 0.5)),
+        )
+
+    def perturb(self, images, seed):
+        del seed
+        height, width = _static_height_width(images, self)
+        thumbnail = self.thumbnail_size(height, width)
+        if tuple(thumbnail) == (height, width):
+            return images
+        resize_options = {
+            "interpolation": self.interpolation,
+            "data_format": "channels_last",
+        }
+        small = ops.image.resize(
+            images, thumbnail, antialias=self.antialias, **resize_options
+        )
+        return ops.image.resize(small, (height, width), **resize_options)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "size": self.size,
+                "scale": self.scale,
+                "interpolation": self.interpolation,
+                "antialias": self.antialias,
+            }
+        )
+        return config
+
+
+def _validate_elements(perturbations):
+    if not isinstance(perturbations, (list, tuple)) or not perturbations:
+        raise ValueError(
+            "`perturbations` must be a non-empty list of layers or callables. "
+            f"Received: perturbations={perturbations!r}"
+        )
+    for element in perturbations:
+        if not callable(element):
+            raise ValueError(
+                "Every element of `perturbations` must be a layer or a callable. "
+                f"Received: {element!r} in perturbations={perturbations!r}"
+            )
+    return list(perturbations)
+
+
+def _apply(element, images, seed):
+    if isinstance(element, Perturbation):
+        return element(images, training=True, seed=seed)
+    if isinstance(element, keras.layers.Layer):
+        return element(images, training=True)
+    return element(images)
+
+
+class _Combination(Perturbation):
+    """Shared plumbing of `Compose` and `OneOf`: elements and their seeds."""
+
+    def __init__(self, perturbations, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.perturbations = _validate_elements(perturbations)
+
+    def build(self, input_shape):
+        # Elements keep the shape, so each one builds on the input shape.
+        # Without this, Keras would build by tracing `call` symbolically on
+        # the first call, which uses up draws of the `seed` given to it.
+        for element in self.perturbations:
+            if isinstance(element, keras.layers.Layer) and not element.built:
+                element.build(input_shape)
+        self.built = True
+
+    def _element_seed(self, seed):
+        # An explicit seed drives every element; else this layer's generator
+        # does if it was seeded; else each element uses its own generator.
+        if seed is not None:
+            return seed
+        return self.seed_generator if self.seed is not None else None
+
+    def _apply(self, element, images, seed):
+        return ops.cast(_apply(element, images, seed), self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["value_range"]
+        config["perturbations"] = [
+            keras.saving.serialize_keras_object(element)
+            for element in self.perturbations
+        ]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["perturbations"] = [
+            keras.saving.deserialize_keras_object(element)
+            for element in config["perturbations"]
+        ]
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class Compose(_Combination):
+    """Applies several perturbations one after the other.
+
+    The elements run in list order, each on the previous one's output. An
+    element may be a `Perturbation` (called with `training` and `seed`), any
+    other Keras layer (called with `training=True`), or a callable `f(x)` on
+    the 4-D batch; every output is cast to the compute dtype. With
+    `training=False` the inputs come back unchanged and no element runs.
+
+    A `seed` given to the call is passed to every element (each of its draws
+    is a distinct stream). Without one, a `seed` given to `Compose` drives
+    all elements through `Compose`'s own generator, and with neither each
+    element uses its own generator.
+
+    `Compose` can be saved when its elements can: layers registered as
+    serializable, or named functions registered with
+    `keras.saving.register_keras_serializable`.
+
+    Args:
+        perturbations: non-empty list of perturbations, Keras layers or
+            callables, applied in order.
+        seed: int or `None`; when set, one generator seeded with it drives
+            every element. Defaults to `None`.
+        **kwargs: Passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.perturbations import Compose, GaussianNoise
+    from keras_stability.perturbations import JpegCompression
+
+    layer = Compose([JpegCompression(quality=50), GaussianNoise(0.02)], seed=1)
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
+    assert np.asarray(layer(images)).shape == (2, 32, 32, 3)
+    ```
+
+    Reference:
+        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
+          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+    """
+
+    def __init__(self, perturbations, seed=None, **kwargs):
+        super().__init__(perturbations, seed=seed, **kwargs)
+        if not all(getattr(p, "supports_jit", True) for p in self.perturbations):
+            self.supports_jit = False
+
+    def call(self, inputs, training=True, seed=None):
+        if not training:
+            return inputs
+        images, single_image = self._to_batch(inputs)
+        seed = self._element_seed(seed)
+        for element in self.perturbations:
+            images = self._apply(element, images, seed)
+        return images[0] if single_image else images
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class OneOf(_Combination):
+    """Applies one perturbation per image, picked at random.
+
+    Every image independently gets perturbation `k` with probability
+    `weights[k] / sum(weights)` (uniform by default), from one uniform draw
+    per image. Each element runs on the whole batch and the outputs are
+    merged per image with `where`, so the cost is that of running all of
+    them, and every branch sees the same batch (a random element draws for
+    every image, including those that do not keep its output). Elements may
+    be perturbations, Keras layers or callables, as in `Compose`, and must
+    keep the shape of their input.
+
+    The choice uses the `seed` given to the call, else the layer's own
+    generator. A call `seed` is also passed to every element; without one, a
+    `seed` given to `OneOf` drives the elements too, and with neither each
+    element uses its own generator.
+
+    Args:
+        perturbations: non-empty list of perturbations, Keras layers or
+            callables.
+        weights: `None` or a list of non-negative numbers, one per element,
+            with a positive sum: the relative odds of each element. Stored as
+            `choice_weights`, since `Layer.weights` lists a layer's
+            variables. Defaults to `None` (uniform).
+        seed: int or `None`, seed of the layer's own generator. Defaults to
+            `None`.
+        **kwargs: Passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.perturbations import GaussianNoise, OneOf
+    from keras_stability.perturbations import ThumbnailResize
+
+    layer = OneOf([GaussianNoise(0.04), ThumbnailResize(scale=0.5)],
+                  weights=[3, 1], seed=1)
+    images = np.random.default_rng(0).random((8, 32, 32, 3), dtype="float32")
+    assert np.asarray(layer(images)).shape == (8, 32, 32, 3)
+    ```
+    """
+
+    def __init__(self, perturbations, weights=None, seed=None, **kwargs):
+        super().__init__(perturbations, seed=seed, **kwargs)
+        if weights is not None:
+            if not isinstance(weights, (list, tuple)) or len(weights) != len(
+                self.perturbations
+            ):
+                raise ValueError(
+                    "`weights` must have one entry per perturbation "
+                    f"({len(self.perturbations)}). Received: weights={weights!r}"
+                )
+            if not all(_is_number(w) and math.isfinite(w) and w >= 0 for w in weights):
+                raise ValueError(
+                    "`weights` must be non-negative numbers. "
+                    f"Received: weights={weights!r}"
+                )
+            if sum(weights) <= 0:
+                raise ValueError(
+                    f"`weights` must have a positive sum. Received: weights={weights!r}"
+                )
+            weights = tuple(float(w) for w in weights)
+        self.choice_weights = weights
+        odds = np.ones(len(self.perturbations)) if weights is None else weights
+        cumulative = np.cumsum(np.asarray(odds, dtype=np.float64))
+        # Image gets element k when u >= boundary k-1 and u < boundary k, for
+        # u ~ U[0, 1). A zero weight repeats a boundary (its element is never
+        # picked); trailing zero weights give boundaries of exactly 1.
+        self._boundaries = (cumulative[:-1] / cumulative[-1]).astype(np.float32)
+        if not all(getattr(p, "supports_jit", True) for p in self.perturbations):
+            self.supports_jit = False
+
+    def call(self, inputs, training=True, seed=None):
+        if not training:
+            return inputs
+        images, single_image = self._to_batch(inputs)
+        choice_seed = self.seed_generator if seed is None else seed
+        element_seed = self._element_seed(seed)
+        draws = keras.random.uniform(
+            (ops.shape(images)[0], 1), dtype="float32", seed=choice_seed
+        )
+        choice = ops.sum(
+            ops.cast(ops.greater_equal(draws, self._boundaries[None, :]), "int32"),
+            axis=1,
+        )
+        choice = ops.reshape(choice, (-1, 1, 1, 1))
+        outputs = None
+        for index, element in enumerate(self.perturbations):
+            branch = self._apply(element, images, element_seed)
+            outputs = (
+                branch
+                if outputs is None
+                else ops.where(ops.equal(choice, index), branch, outputs)
+            )
+        return outputs[0] if single_image else outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config["weights"] = self.choice_weights
+        return config

@@ -1,0 +1,746 @@
+"""Tests of keras_stability/perturbations.py against NumPy and TensorFlow references.
+
+JpegCompression's numbers are in tests/test_jpeg.py; here it only takes part in
+the checks every perturbation must pass (config, saving, tf.data, dtypes).
+"""
+
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_stability import perturbations
+from keras_stability._seeds import StepSeed
+from keras_stability.perturbations import Compose
+from keras_stability.perturbations import GaussianNoise
+from keras_stability.perturbations import JpegCompression
+from keras_stability.perturbations import OneOf
+from keras_stability.perturbations import Perturbation
+from keras_stability.perturbations import RandomCropOffset
+from keras_stability.perturbations import ThumbnailResize
+
+PAIR = np.array([3, 5])
+
+# Every class with non-default values for every argument it has.
+FACTORIES = {
+    "gaussian_noise": lambda: GaussianNoise(
+        stddev=0.1, clip=True, value_range=(0, 255), seed=3, name="noise"
+    ),
+    "jpeg": lambda: JpegCompression(quality=(20, 80), value_range=(0, 255), seed=4),
+    "crop": lambda: RandomCropOffset(
+        max_offset=3, interpolation="nearest", value_range=(0, 255), seed=5
+    ),
+    "thumbnail_size": lambda: ThumbnailResize(
+        size=(5, 7),
+        interpolation="bicubic",
+        antialias=True,
+        value_range=(0, 255),
+        seed=6,
+    ),
+    "thumbnail_scale": lambda: ThumbnailResize(
+        scale=0.25, interpolation="nearest", value_range=(0, 255)
+    ),
+    "compose": lambda: Compose(
+        [
+            GaussianNoise(stddev=0.01, value_range=(0, 255)),
+            ThumbnailResize(scale=0.5, value_range=(0, 255)),
+        ],
+        seed=7,
+    ),
+    "one_of": lambda: OneOf(
+        [
+            GaussianNoise(stddev=0.01, value_range=(0, 255)),
+            RandomCropOffset(max_offset=2, value_range=(0, 255)),
+        ],
+        weights=[1, 3],
+        seed=8,
+    ),
+}
+CLASSES = [
+    GaussianNoise,
+    JpegCompression,
+    RandomCropOffset,
+    ThumbnailResize,
+    Compose,
+    OneOf,
+]
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+@pytest.fixture
+def images(rng):
+    """A batch of 8-bit RGB images as float32 in [0, 255]."""
+    return rng.integers(0, 256, (4, 16, 16, 3)).astype("float32")
+
+
+# ---------------------------------------------------------------------------
+# What every perturbation must do.
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_training_false_returns_the_inputs(name, images):
+    layer = FACTORIES[name]()
+    tensor = tf.constant(images)
+    assert layer(tensor, training=False) is tensor
+    as_uint8 = images.astype("uint8")
+    output = to_numpy(layer(as_uint8, training=False))
+    assert output.dtype == np.uint8
+    np.testing.assert_array_equal(output, as_uint8)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_single_image_is_a_batch_of_one(name, channels, rng):
+    layer = FACTORIES[name]()
+    batch = rng.integers(0, 256, (1, 16, 12, channels)).astype("float32")
+    single = to_numpy(layer(batch[0], seed=StepSeed(PAIR)))
+    batched = to_numpy(layer(batch, seed=StepSeed(PAIR)))
+    assert single.shape == (16, 12, channels)
+    assert batched.shape == (1, 16, 12, channels)
+    np.testing.assert_array_equal(single, batched[0])
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize(
+    "dtype_policy, expected", [(None, "float32"), ("mixed_float16", "float16")]
+)
+def test_output_is_in_the_compute_dtype(name, dtype_policy, expected, images):
+    layer = FACTORIES[name]()
+    if dtype_policy is not None:
+        config = layer.get_config()
+        config["dtype"] = dtype_policy
+        layer = type(layer).from_config(config)
+    output = layer(images.astype("uint8"))
+    assert keras.backend.standardize_dtype(output.dtype) == expected
+    symbolic = layer(keras.Input((16, 16, 3), dtype="uint8"))
+    assert symbolic.shape == (None, 16, 16, 3)
+    assert keras.backend.standardize_dtype(symbolic.dtype) == expected
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("shape", [(16, 16), (2, 16, 16, 3, 1)])
+def test_rank_other_than_3_or_4_is_an_error(name, shape):
+    layer = FACTORIES[name]()
+    with pytest.raises(ValueError, match=re.escape(f"Received: inputs.shape={shape}")):
+        layer(np.zeros(shape, "float32"))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_step_seed_replays_and_steps_differ(name, images):
+    layer = FACTORIES[name]()
+    first = to_numpy(layer(images, seed=StepSeed(PAIR)))
+    again = to_numpy(layer(images, seed=StepSeed(PAIR)))
+    np.testing.assert_array_equal(first, again)
+    if name.startswith("thumbnail"):
+        return  # deterministic: no seed to differ on
+    # Each call draws anew: over a few steps the outputs cannot all agree.
+    others = [
+        to_numpy(layer(images, seed=StepSeed(np.array([3, step]))))
+        for step in (6, 7, 8)
+    ]
+    assert any(not np.array_equal(first, other) for other in others)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_tf_data_map_matches_direct_call(name, images):
+    layer = FACTORIES[name]()
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(images)
+        .batch(2)
+        .map(lambda batch: layer(batch, seed=StepSeed(PAIR)))
+    )
+    mapped = [batch.numpy() for batch in dataset]
+    direct = [to_numpy(layer(images[i : i + 2], seed=StepSeed(PAIR))) for i in (0, 2)]
+    for got, expected in zip(mapped, direct, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    # Unbatched: single images go through as 3-D.
+    unbatched = tf.data.Dataset.from_tensor_slices(images).map(
+        lambda image: layer(image, seed=StepSeed(PAIR))
+    )
+    for image, got in zip(images, unbatched, strict=True):
+        assert got.shape == (16, 16, 3)
+        expected = to_numpy(layer(image, seed=StepSeed(PAIR)))
+        np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def _as_json(config):
+    return json.loads(json.dumps(config))
+
+
+def _init_parameters(cls):
+    parameters = inspect.signature(cls.__init__).parameters
+    return [p for p in parameters if p not in ("self", "kwargs")]
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_config_round_trip(name):
+    layer = FACTORIES[name]()
+    config = layer.get_config()
+    for parameter in _init_parameters(type(layer)):
+        assert parameter in config
+    rebuilt = type(layer).from_config(config)
+    assert rebuilt.get_config() == config
+    # Through JSON too, as saving does (tuples come back as lists).
+    serialized = keras.saving.serialize_keras_object(layer)
+    restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
+    assert type(restored) is type(layer)
+    assert restored.get_config() == config
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_saved_model_reloads_with_identical_outputs(name, images, tmp_path):
+    layer = FACTORIES[name]()
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            layer,
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(
+        to_numpy(reloaded(images, training=False)),
+        to_numpy(model(images, training=False)),
+    )
+    reloaded_layer = reloaded.layers[0]
+    assert type(reloaded_layer) is type(layer)
+    # Compared as JSON: nested build configs come back with lists for tuples.
+    assert _as_json(reloaded_layer.get_config()) == _as_json(layer.get_config())
+    np.testing.assert_array_equal(
+        to_numpy(reloaded_layer(images, seed=StepSeed(PAIR))),
+        to_numpy(layer(images, seed=StepSeed(PAIR))),
+    )
+
+
+@pytest.mark.parametrize("cls", [GaussianNoise, RandomCropOffset, ThumbnailResize])
+@pytest.mark.parametrize("value_range", [(1, 0), (0, 0), (0,), "0-1", (0, None)])
+def test_value_range_must_be_an_increasing_pair(cls, value_range):
+    with pytest.raises(ValueError, match="`value_range` must be a pair"):
+        cls(value_range=value_range)
+    with pytest.raises(ValueError, match=re.escape(f"value_range={value_range!r}")):
+        cls(value_range=value_range)
+
+
+def test_base_class_needs_perturb():
+    with pytest.raises(NotImplementedError, match="must implement `perturb"):
+        Perturbation()(np.zeros((1, 4, 4, 1), "float32"))
+
+
+def test_all_lists_the_public_classes():
+    assert sorted(perturbations.__all__) == sorted(
+        ["Perturbation", *(cls.__name__ for cls in CLASSES)]
+    )
+
+
+@pytest.mark.parametrize("cls", [Perturbation, *CLASSES])
+def test_docstring_example_runs(cls):
+    examples = re.findall(r"```python\n(.*?)```", cls.__doc__, re.S)
+    assert len(examples) == 1
+    exec(textwrap.dedent(examples[0]), {})
+    assert "Args:" in cls.__doc__ and "Example:" in cls.__doc__
+
+
+# ---------------------------------------------------------------------------
+# GaussianNoise
+
+
+@pytest.mark.parametrize(
+    "value_range, stddev", [((0, 1), 0.04), ((0, 255), 0.04), ((-1, 1), 0.1)]
+)
+def test_gaussian_noise_statistics(value_range, stddev, rng):
+    low, high = value_range
+    sigma = stddev * (high - low)
+    images = (low + (high - low) * rng.random((32, 64, 64, 3))).astype("float32")
+    noise = to_numpy(GaussianNoise(stddev, value_range=value_range)(images))
+    noise = noise.astype("float64") - images
+    n = noise.size
+    # The sample mean has standard error sigma / sqrt(n) and the sample
+    # standard deviation sigma / sqrt(2 n): allow five of each.
+    assert abs(noise.mean()) < 5 * sigma / np.sqrt(n)
+    assert abs(noise.std() / sigma - 1) < 5 / np.sqrt(2 * n)
+    # Independent per pixel and channel: neighbours are uncorrelated.
+    for a, b in [
+        (noise[:, :, :-1], noise[:, :, 1:]),
+        (noise[:, :-1], noise[:, 1:]),
+        (noise[..., 0], noise[..., 1]),
+    ]:
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 5 / np.sqrt(a.size)
+    # Gaussian tails: the share beyond 2 sigma is 4.55 %.
+    tail = np.mean(np.abs(noise) > 2 * sigma)
+    assert abs(tail - 0.0455) < 5 * np.sqrt(0.0455 * 0.9545 / n)
+
+
+def test_gaussian_noise_is_not_clipped_unless_asked(rng):
+    images = np.full((8, 16, 16, 1), 0.9, "float32")
+    unclipped = to_numpy(GaussianNoise(0.2)(images, seed=StepSeed(PAIR)))
+    assert unclipped.max() > 1.0 and unclipped.min() < 0.9
+    clipped = to_numpy(GaussianNoise(0.2, clip=True)(images, seed=StepSeed(PAIR)))
+    np.testing.assert_array_equal(clipped, np.clip(unclipped, 0.0, 1.0))
+    clipped_255 = to_numpy(
+        GaussianNoise(0.2, clip=True, value_range=(0, 255))(
+            255 * images, seed=StepSeed(PAIR)
+        )
+    )
+    assert clipped_255.max() == 255.0 and clipped_255.min() >= 0.0
+
+
+def test_gaussian_noise_zero_stddev_is_the_identity(images):
+    output = to_numpy(GaussianNoise(0.0, value_range=(0, 255))(images.astype("uint8")))
+    np.testing.assert_array_equal(output, images)
+
+
+def test_gaussian_noise_seeds(images):
+    first = GaussianNoise(seed=11)
+    second = GaussianNoise(seed=11)
+    a, b = to_numpy(first(images)), to_numpy(first(images))
+    assert not np.array_equal(a, b)  # the layer's generator advances
+    np.testing.assert_array_equal(to_numpy(second(images)), a)
+    np.testing.assert_array_equal(to_numpy(second(images)), b)
+    # An explicit seed wins over the layer's own.
+    with_step = to_numpy(first(images, seed=StepSeed(PAIR)))
+    np.testing.assert_array_equal(
+        to_numpy(GaussianNoise(seed=99)(images, seed=StepSeed(PAIR))), with_step
+    )
+    other_step = to_numpy(first(images, seed=StepSeed(np.array([3, 6]))))
+    other_seed = to_numpy(first(images, seed=StepSeed(np.array([4, 5]))))
+    assert not np.array_equal(other_step, with_step)
+    assert not np.array_equal(other_seed, with_step)
+    generator = to_numpy(first(images, seed=keras.random.SeedGenerator(5)))
+    again = to_numpy(first(images, seed=keras.random.SeedGenerator(5)))
+    np.testing.assert_array_equal(generator, again)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"stddev": -1}, "`stddev` must be >= 0. Received: stddev=-1"),
+        ({"stddev": "0.1"}, "`stddev` must be >= 0. Received: stddev='0.1'"),
+        ({"stddev": float("nan")}, "`stddev` must be >= 0. Received: stddev=nan"),
+        ({"clip": 1}, "`clip` must be a bool. Received: clip=1"),
+    ],
+)
+def test_gaussian_noise_validation(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        GaussianNoise(**kwargs)
+
+
+def test_gaussian_noise_compiles_with_xla(images):
+    layer = GaussianNoise(0.04, value_range=(0, 255))
+    compiled = tf.function(
+        lambda x: layer(x, seed=StepSeed(PAIR)),
+        jit_compile=True,
+    )
+    noise = compiled(images).numpy() - images
+    assert noise.shape == images.shape
+    assert 0.5 * 10.2 < noise.std() < 1.5 * 10.2
+
+
+# ---------------------------------------------------------------------------
+# RandomCropOffset
+
+
+def _crop_then_resize(image, dy, dx, max_offset, method):
+    """The definition of crop-o: crop the window, resize it back (TensorFlow)."""
+    height, width = image.shape[:2]
+    window = image[dy : dy + height - max_offset, dx : dx + width - max_offset]
+    return tf.image.resize(window, (height, width), method=method).numpy()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_crop_offset_bilinear_is_a_resized_shifted_crop(channels, rng):
+    max_offset = 3
+    images = rng.random((12, 20, 28, channels)).astype("float32")
+    outputs = to_numpy(RandomCropOffset(max_offset, seed=1)(images))
+    corners = set()
+    for image, output in zip(images, outputs, strict=True):
+        errors = {
+            (dy, dx): np.abs(
+                _crop_then_resize(image, dy, dx, max_offset, "bilinear") - output
+            ).max()
+            for dy in range(max_offset + 1)
+            for dx in range(max_offset + 1)
+        }
+        corner = min(errors, key=errors.get)
+        assert errors[corner] < 1e-6
+        corners.add(corner)
+    assert len(corners) > 1  # per image, not one window for the batch
+    assert outputs.min() >= images.min() and outputs.max() <= images.max()
+
+
+def _ramp(batch, height, width):
+    rows = 1000 * np.arange(height)[:, None]
+    return np.broadcast_to(
+        (rows + np.arange(width))[None, :, :, None], (batch, height, width, 1)
+    ).astype("float32")
+
+
+def test_crop_offset_nearest_on_a_ramp_reads_the_window():
+    height, width, max_offset = 16, 24, 4
+    outputs = to_numpy(
+        RandomCropOffset(max_offset, interpolation="nearest", seed=2)(
+            _ramp(8, height, width)
+        )
+    )
+    # Half-pixel centres: output pixel i reads window pixel
+    # floor((i + 1/2) * window / size), here in exact integer arithmetic.
+    rows = (2 * np.arange(height) + 1) * (height - max_offset) // (2 * height)
+    cols = (2 * np.arange(width) + 1) * (width - max_offset) // (2 * width)
+    for output in outputs:
+        dy, dx = divmod(int(output[0, 0, 0]), 1000)
+        assert 0 <= dy <= max_offset and 0 <= dx <= max_offset
+        expected = 1000 * (dy + rows)[:, None] + (dx + cols)[None, :]
+        np.testing.assert_array_equal(output[..., 0], expected)
+
+
+def test_crop_offset_corners_are_uniform():
+    max_offset, batch = 4, 2000
+    outputs = to_numpy(
+        RandomCropOffset(max_offset, interpolation="nearest", seed=3)(
+            _ramp(batch, 6, 6)
+        )
+    )
+    dy, dx = np.divmod(outputs[:, 0, 0, 0].astype(int), 1000)
+    counts = np.zeros((max_offset + 1, max_offset + 1))
+    np.add.at(counts, (dy, dx), 1)
+    assert counts.sum() == batch  # every corner inside [0, o] x [0, o]
+    p = 1 / counts.size
+    assert np.all(np.abs(counts - batch * p) < 5 * np.sqrt(batch * p * (1 - p)))
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("shape", [(3, 9, 13, 1), (3, 9, 13, 3)])
+def test_crop_offset_zero_is_the_identity(interpolation, shape, rng):
+    images = rng.random(shape).astype("float32")
+    layer = RandomCropOffset(0, interpolation=interpolation)
+    np.testing.assert_array_equal(to_numpy(layer(images)), images)
+
+
+def test_crop_offset_compiles_with_xla():
+    layer = RandomCropOffset(4, interpolation="nearest")
+    compiled = tf.function(lambda x: layer(x, seed=StepSeed(PAIR)), jit_compile=True)
+    for output in compiled(_ramp(4, 16, 24)).numpy():
+        dy, dx = divmod(int(output[0, 0, 0]), 1000)
+        np.testing.assert_array_equal(
+            output, _crop_then_resize(_ramp(1, 16, 24)[0], dy, dx, 4, "nearest")
+        )
+
+
+def test_crop_offset_too_large_for_the_image():
+    layer = RandomCropOffset(max_offset=8)
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Received: max_offset=8 for images of height=8 and width=12"),
+    ):
+        layer(np.zeros((1, 8, 12, 3), "float32"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"max_offset": -1},
+            "`max_offset` must be an int >= 0. Received: max_offset=-1",
+        ),
+        (
+            {"max_offset": 2.0},
+            "`max_offset` must be an int >= 0. Received: max_offset=2.0",
+        ),
+        (
+            {"interpolation": "bicubic"},
+            "`interpolation` must be one of ('bilinear', 'nearest'). "
+            "Received: interpolation='bicubic'",
+        ),
+    ],
+)
+def test_crop_offset_validation(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RandomCropOffset(**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# ThumbnailResize
+
+
+def _resize_bilinear(images, height, width):
+    """Bilinear resize with half-pixel centres and clamped edges, in NumPy."""
+
+    def along(x, axis, size):
+        n = x.shape[axis]
+        coordinates = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
+        lower = np.floor(coordinates).astype(int)
+        upper = np.minimum(lower + 1, n - 1)
+        shape = [1] * x.ndim
+        shape[axis] = size
+        fraction = (coordinates - lower).reshape(shape)
+        return (1 - fraction) * np.take(x, lower, axis) + fraction * np.take(
+            x, upper, axis
+        )
+
+    return along(along(images.astype("float64"), 1, height), 2, width)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_thumbnail_bilinear_matches_numpy(channels, rng):
+    images = rng.random((2, 20, 28, channels)).astype("float32")
+    output = to_numpy(ThumbnailResize(size=(7, 9))(images))
+    expected = _resize_bilinear(_resize_bilinear(images, 7, 9), 20, 28)
+    assert output.shape == images.shape
+    np.testing.assert_allclose(output, expected, atol=1e-5)
+    single = to_numpy(ThumbnailResize(size=8)(images[0]))
+    expected = _resize_bilinear(_resize_bilinear(images[:1], 8, 8), 20, 28)[0]
+    np.testing.assert_allclose(single, expected, atol=1e-5)
+
+
+def test_thumbnail_nearest_halving(rng):
+    images = rng.random((2, 12, 10, 3)).astype("float32")
+    output = to_numpy(ThumbnailResize(scale=0.5, interpolation="nearest")(images))
+    # Down: pixel i reads 2 i + 1; up: pixel i reads i // 2.
+    rows = 2 * (np.arange(12) // 2) + 1
+    cols = 2 * (np.arange(10) // 2) + 1
+    np.testing.assert_array_equal(output, images[:, rows][:, :, cols])
+
+
+@pytest.mark.parametrize("kwargs", [{"scale": 1.0}, {"scale": 1}, {"size": (9, 13)}])
+def test_thumbnail_of_the_image_size_is_the_identity(kwargs, rng):
+    images = rng.random((2, 9, 13, 3)).astype("float32")
+    layer = ThumbnailResize(interpolation="bicubic", antialias=True, **kwargs)
+    np.testing.assert_array_equal(to_numpy(layer(images)), images)
+
+
+@pytest.mark.parametrize(
+    "interpolation", ["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"]
+)
+@pytest.mark.parametrize("antialias", [False, True])
+def test_thumbnail_keeps_a_constant_image_constant(interpolation, antialias):
+    images = np.full((1, 17, 23, 3), 0.3, "float32")
+    layer = ThumbnailResize(size=5, interpolation=interpolation, antialias=antialias)
+    np.testing.assert_allclose(to_numpy(layer(images)), images, atol=1e-6)
+
+
+def test_thumbnail_size_from_scale():
+    # round(scale * side), half up, at least 1; scale 0.5 when nothing given.
+    assert ThumbnailResize().thumbnail_size(37, 45) == (19, 23)
+    assert ThumbnailResize(scale=0.25).thumbnail_size(37, 45) == (9, 11)
+    assert ThumbnailResize(scale=0.01).thumbnail_size(20, 30) == (1, 1)
+    assert ThumbnailResize(size=6).thumbnail_size(37, 45) == (6, 6)
+    assert ThumbnailResize(size=[6, 8]).thumbnail_size(37, 45) == (6, 8)
+    output = to_numpy(ThumbnailResize()(np.ones((1, 37, 45, 1), "float32")))
+    assert output.shape == (1, 37, 45, 1)
+
+
+def test_thumbnail_is_deterministic(images):
+    layer = ThumbnailResize(size=6, value_range=(0, 255), seed=1)
+    np.testing.assert_array_equal(to_numpy(layer(images)), to_numpy(layer(images)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"size": 8, "scale": 0.5}, "Give either `size` or `scale`, not both."),
+        ({"scale": 0}, "`scale` must be in (0, 1]. Received: scale=0"),
+        ({"scale": 1.5}, "`scale` must be in (0, 1]. Received: scale=1.5"),
+        ({"scale": -0.5}, "`scale` must be in (0, 1]. Received: scale=-0.5"),
+        ({"size": 0}, "`size` must be an int >= 1 or a pair"),
+        ({"size": (3,)}, "Received: size=(3,)"),
+        ({"size": (2, 0)}, "Received: size=(2, 0)"),
+        ({"size": 2.5}, "Received: size=2.5"),
+        ({"interpolation": "cubic"}, "Received: interpolation='cubic'"),
+        ({"antialias": "yes"}, "`antialias` must be a bool. Received: antialias='yes'"),
+    ],
+)
+def test_thumbnail_validation(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ThumbnailResize(**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Compose
+
+
+def test_compose_applies_in_order(images):
+    add_one = Compose([lambda x: x + 1, lambda x: x * 2])
+    np.testing.assert_array_equal(to_numpy(add_one(images)), (images + 1) * 2)
+    times_two = Compose([keras.layers.Rescaling(2.0), lambda x: x + 1])
+    np.testing.assert_array_equal(to_numpy(times_two(images)), images * 2 + 1)
+
+
+def test_compose_passes_the_seed_through(images):
+    first, second = GaussianNoise(0.1), GaussianNoise(0.2)
+    seed = StepSeed(PAIR)
+    expected = to_numpy(second(first(images, seed=seed), seed=seed))
+    composed = Compose([GaussianNoise(0.1), GaussianNoise(0.2)])
+    np.testing.assert_array_equal(
+        to_numpy(composed(images, seed=StepSeed(PAIR))), expected
+    )
+
+
+def test_compose_seed_drives_unseeded_elements(images):
+    def make():
+        return Compose([GaussianNoise(0.1), RandomCropOffset(2)], seed=21)
+
+    np.testing.assert_array_equal(to_numpy(make()(images)), to_numpy(make()(images)))
+
+
+def test_compose_training_false_runs_nothing(images):
+    def fail(x):
+        raise AssertionError("must not run")
+
+    tensor = tf.constant(images)
+    assert Compose([fail])(tensor, training=False) is tensor
+
+
+def test_compose_serializes_registered_functions(images):
+    @keras.saving.register_keras_serializable(package="test_perturbations")
+    def halve(x):
+        return x / 2
+
+    layer = Compose([halve, ThumbnailResize(scale=1.0)])
+    restored = Compose.from_config(layer.get_config())
+    np.testing.assert_array_equal(to_numpy(restored(images)), images / 2)
+
+
+@pytest.mark.parametrize(
+    "perturbations, message",
+    [
+        ([], "`perturbations` must be a non-empty list of layers or callables."),
+        (GaussianNoise(), "`perturbations` must be a non-empty list"),
+        ([GaussianNoise(), 3], "Every element of `perturbations` must be a layer"),
+    ],
+)
+@pytest.mark.parametrize("cls", [Compose, OneOf])
+def test_combination_validation(cls, perturbations, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cls(perturbations)
+
+
+# ---------------------------------------------------------------------------
+# OneOf
+
+
+def _offsets(k):
+    return lambda x: x + 10.0 * k
+
+
+@pytest.mark.parametrize(
+    "weights, allowed",
+    [([1, 0], {0}), ([0, 1], {1}), ([1, 0, 1], {0, 2}), ([2, 1, 0], {0, 1})],
+)
+def test_one_of_never_picks_a_zero_weight(weights, allowed):
+    images = np.zeros((500, 2, 2, 1), "float32")
+    layer = OneOf([_offsets(k) for k in range(len(weights))], weights=weights, seed=1)
+    picked = to_numpy(layer(images))[:, 0, 0, 0] / 10
+    assert set(picked.astype(int)) == allowed
+
+
+def test_one_of_picks_per_image_with_the_weights(rng):
+    weights, batch = [1, 2, 1], 3000
+    images = rng.random((batch, 2, 3, 1)).astype("float32")
+    layer = OneOf([_offsets(k) for k in range(3)], weights=weights, seed=4)
+    shifts = to_numpy(layer(images)) - images
+    picked = np.round(shifts[:, 0, 0, 0] / 10).astype(int)
+    # One branch per image, for all its pixels.
+    np.testing.assert_allclose(
+        shifts,
+        np.broadcast_to(10.0 * picked[:, None, None, None], shifts.shape),
+        atol=1e-5,
+    )
+    counts = np.bincount(picked, minlength=3)
+    p = np.array(weights) / sum(weights)
+    assert np.all(np.abs(counts - batch * p) < 5 * np.sqrt(batch * p * (1 - p)))
+
+
+def test_one_of_replays_with_a_step_seed(images):
+    layer = OneOf([_offsets(0), _offsets(1), GaussianNoise(0.1)])
+    first = to_numpy(layer(images, seed=StepSeed(PAIR)))
+    np.testing.assert_array_equal(to_numpy(layer(images, seed=StepSeed(PAIR))), first)
+    other = [to_numpy(layer(images, seed=StepSeed(np.array([3, s])))) for s in (6, 7)]
+    assert any(not np.array_equal(first, o) for o in other)
+
+
+def test_one_of_with_one_element_is_that_element(images):
+    layer = OneOf([_offsets(3)])
+    np.testing.assert_array_equal(to_numpy(layer(images)), images + 30)
+
+
+def test_one_of_compiles_with_xla(rng):
+    images = rng.random((64, 4, 4, 1)).astype("float32")
+    layer = OneOf([_offsets(0), _offsets(1)], weights=[1, 1])
+    compiled = tf.function(lambda x: layer(x, seed=StepSeed(PAIR)), jit_compile=True)
+    shifts = np.round((compiled(images).numpy() - images)[:, 0, 0, 0] / 10)
+    assert set(shifts.astype(int)) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (
+            [1],
+            "`weights` must have one entry per perturbation (2). Received: weights=[1]",
+        ),
+        ((1, 2, 3), "Received: weights=(1, 2, 3)"),
+        ([1, -1], "`weights` must be non-negative numbers. Received: weights=[1, -1]"),
+        ([1, float("nan")], "`weights` must be non-negative numbers."),
+        ([1, "2"], "`weights` must be non-negative numbers."),
+        ([0, 0], "`weights` must have a positive sum. Received: weights=[0, 0]"),
+    ],
+)
+def test_one_of_weights_validation(weights, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        OneOf([_offsets(0), _offsets(1)], weights=weights)
+
+
+# ---------------------------------------------------------------------------
+# Other backends
+
+
+_JAX_SCRIPT = """
+import jax, numpy as np
+from keras_stability._seeds import StepSeed
+from keras_stability.perturbations import (
+    GaussianNoise, JpegCompression, OneOf, RandomCropOffset, ThumbnailResize)
+
+x = np.random.default_rng(0).random((4, 16, 16, 3), dtype="float32")
+for layer in [GaussianNoise(), RandomCropOffset(3), ThumbnailResize(size=5),
+              OneOf([GaussianNoise(), RandomCropOffset(2)])]:
+    step = jax.jit(lambda x, pair: layer(x, seed=StepSeed(pair)))
+    a = np.asarray(step(x, np.array([3, 5])))
+    b = np.asarray(step(x, np.array([3, 5])))
+    assert a.shape == x.shape and np.array_equal(a, b)
+zero = RandomCropOffset(0)(x)
+assert np.array_equal(np.asarray(zero), x)
+try:
+    JpegCompression()
+except RuntimeError as error:
+    print("jpeg:", error)
+print("ok")
+"""
+
+
+def test_layers_run_under_jax_jit():
+    pytest.importorskip("jax")
+    result = subprocess.run(
+        [sys.executable, "-c", _JAX_SCRIPT],
+        env={**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "needs the TensorFlow backend, but the Keras backend is 'jax'" in (
+        result.stdout
+    )
+    assert result.stdout.strip().endswith("ok")
