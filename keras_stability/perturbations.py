@@ -290,7 +290,8 @@ class JpegCompression(Perturbation):
     `method="libjpeg"` runs the real codec through TensorFlow: it needs the
     TensorFlow backend (checked at construction), images with 1 or 3
     channels, and cannot be XLA-compiled (the layer sets
-    `supports_jit = False`, so `fit` falls back to a non-XLA step). It is not
+    `supports_jit = False`, so a model that tracks it compiles its step
+    without XLA). It is not
     differentiable, which stability training does not need: the gradient
     flows through the network's output on x', not through x'.
 
