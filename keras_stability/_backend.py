@@ -10,6 +10,7 @@ import keras
 
 __all__ = [
     "is_tensorflow",
+    "replica_id",
     "require_tensorflow",
     "scale_for_replicas",
     "unscale_for_replicas",
@@ -50,6 +51,16 @@ def _num_replicas():
     import tensorflow as tf
 
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_id():
+    """This replica's index under `tf.distribute` (0 elsewhere), maybe a tensor."""
+    if not is_tensorflow():
+        return 0
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 0 if context is None else context.replica_id_in_sync_group
 
 
 def scale_for_replicas(value):

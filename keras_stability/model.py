@@ -1,0 +1,363 @@
+"""`StabilityModel`: a functional `keras.Model` trained with Stability Training."""
+
+import copy
+import numbers
+import random
+
+import keras
+from keras import ops
+
+from keras_stability import losses as stability_losses
+from keras_stability._backend import replica_id
+from keras_stability._backend import unscale_for_replicas
+from keras_stability._seeds import StepSeed
+from keras_stability._seeds import seed_dtype
+from keras_stability.perturbations import GaussianNoise
+from keras_stability.perturbations import Perturbation
+
+__all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
+
+# The defaults a user gets without reading the paper; see README ("Defaults").
+DEFAULT_ALPHA = 1.0
+
+
+def default_perturbation():
+    """The perturbation `StabilityModel` uses when given none.
+
+    Gaussian noise with stddev 0.04 on [0, 1] images, the paper's training
+    perturbation at the strength public reproductions use.
+    """
+    return GaussianNoise(stddev=0.04)
+
+
+# `evaluate` perturbs with the step slot set to this value, which training
+# never reaches, so validation stability is repeatable and independent of
+# how far training has gone.
+_EVALUATION_STEP = 2**30 - 1
+
+_STABILITY_ARGS = (
+    "perturbation",
+    "stability_loss",
+    "alpha",
+    "from_logits",
+    "stop_gradient_clean",
+    "stability_outputs",
+    "seed",
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class StabilityModel(keras.Model):
+    """A functional Keras model trained with Stability Training.
+
+    Use it in place of `keras.Model`: build it from inputs and outputs (or
+    wrap an existing model with `StabilityModel.from_model`), `compile` and
+    `fit` as usual. Each training step draws a perturbed copy `x'` of the
+    batch, runs the same network on it, and adds `alpha` times a stability
+    term comparing the outputs on `x` and `x'` to the compiled loss:
+
+    - `x' = perturbation(x)`, with no gradient through the perturbation. Our
+      `Perturbation` layers are applied to every input tensor; any other
+      layer or callable receives the whole input structure.
+    - The stability term goes through `keras.losses.Loss` reduction, so
+      sample weights weight it, `tf.distribute` divides it by the number of
+      replicas and a `LossScaleOptimizer` scales it, like the compiled loss.
+    - The gradient flows through both branches unless
+      `stop_gradient_clean=True` detaches the clean one (as in UDA).
+    - `fit` and `evaluate` log `stability_loss`, the unweighted term.
+      `evaluate` perturbs with a fixed seed, so `val_stability_loss` is
+      repeatable. `predict` and `__call__` never perturb.
+    - The perturbation's random stream is a pure function of a `(seed,
+      step)` pair kept among the model's weights (`perturbation_seed`), so
+      `keras.callbacks.BackupAndRestore` resumes it exactly.
+    - Layers that keep statistics (BatchNormalization) see both the clean
+      and the perturbed batch in training.
+
+    Formula:
+
+    ```
+    loss = compiled_loss(y, f(x)) + alpha * stability_loss(f(x), f(x'))
+    ```
+
+    Args:
+        inputs: the model's inputs, as for a functional `keras.Model`.
+        outputs: the model's outputs, as for a functional `keras.Model`.
+        perturbation: a `keras_stability.perturbations.Perturbation`, any
+            Keras layer (called with `training=True`) or a callable on the
+            inputs. Defaults to `GaussianNoise(stddev=0.04)`, the paper's
+            training perturbation, for inputs in [0, 1].
+        stability_loss: `"kl"` (KL(P(y|x) || P(y|x')), clean first),
+            `"cross_entropy"` (the paper's written form), `"jsd"`, `"l2"`
+            (the paper's embedding distance), `"squared_l2"`, a
+            `keras.losses.Loss`, or a callable `fn(clean, perturbed)`
+            returning a per-sample loss. Defaults to `"kl"`.
+        alpha: the weight of the stability term, >= 0. Defaults to `1.0`.
+        from_logits: whether the outputs are logits, for `"kl"`,
+            `"cross_entropy"` and `"jsd"`. Defaults to `False`.
+        stop_gradient_clean: detach the clean branch in the stability term.
+            Defaults to `False`.
+        stability_outputs: names of the outputs the term applies to.
+            Defaults to `None` (every output).
+        seed: an int seeding the perturbations. Defaults to `None` (drawn
+            at random, then kept with the weights).
+        name: the model's name. Defaults to `None`.
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_stability import StabilityModel
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> outputs = keras.layers.Dense(3, activation="softmax")(
+    ...     keras.layers.Flatten()(inputs))
+    >>> model = StabilityModel(inputs, outputs, alpha=0.5, seed=0)
+    >>> model.compile("sgd", "sparse_categorical_crossentropy")
+    >>> x = np.random.default_rng(0).random((16, 8, 8, 1), "float32")
+    >>> y = np.arange(16) % 3
+    >>> history = model.fit(x, y, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'stability_loss']
+
+    Reference:
+        Zheng, Song, Leung, Goodfellow. Improving the Robustness of Deep
+        Neural Networks via Stability Training. CVPR 2016.
+    """
+
+    def __init__(
+        self,
+        inputs,
+        outputs,
+        perturbation=None,
+        stability_loss="kl",
+        alpha=DEFAULT_ALPHA,
+        from_logits=False,
+        stop_gradient_clean=False,
+        stability_outputs=None,
+        seed=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, numbers.Real)
+            or not alpha >= 0
+            or alpha == float("inf")
+        ):
+            raise ValueError(
+                f"`alpha` must be a finite number >= 0. Received: alpha={alpha!r}"
+            )
+        if perturbation is None:
+            perturbation = default_perturbation()
+        if not callable(perturbation):
+            raise ValueError(
+                "`perturbation` must be a layer or a callable. "
+                f"Received: perturbation={perturbation!r}"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        if stability_outputs is not None:
+            if isinstance(stability_outputs, str):
+                stability_outputs = [stability_outputs]
+            stability_outputs = list(stability_outputs)
+            unknown = [n for n in stability_outputs if n not in self.output_names]
+            if unknown or not stability_outputs:
+                raise ValueError(
+                    "`stability_outputs` must name outputs of the model, one of "
+                    f"{self.output_names}. Received: "
+                    f"stability_outputs={stability_outputs!r}"
+                )
+        self.perturbation = perturbation
+        self.stability_loss = stability_loss
+        self.alpha = float(alpha)
+        self.from_logits = bool(from_logits)
+        self.stop_gradient_clean = bool(stop_gradient_clean)
+        self.stability_outputs = stability_outputs
+        self.seed = seed
+        self._stability_loss_fn = stability_losses.get(
+            stability_loss, from_logits=self.from_logits
+        )
+        initial_seed = seed if seed is not None else random.randint(1, 2**30)
+        self.perturbation_seed = self.add_weight(
+            shape=(2,),
+            initializer=lambda shape, dtype: ops.convert_to_tensor(
+                [initial_seed, 0], dtype=dtype
+            ),
+            dtype=seed_dtype(),
+            trainable=False,
+            aggregation="only_first_replica",
+            name="perturbation_seed",
+        )
+        self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
+
+    @classmethod
+    def from_model(cls, model, inputs=None, **kwargs):
+        """Wraps an existing model, sharing its layers and weights.
+
+        Functional and `Sequential` models (including `keras.applications`)
+        are rebuilt on their own inputs and outputs, so output names are
+        kept. Any other model (a subclassed one) becomes a single layer
+        called on `inputs`.
+
+        Args:
+            model: a `keras.Model`.
+            inputs: `keras.Input` tensor(s) to call a subclassed model on.
+                Defaults to `None` (the model's own inputs).
+            **kwargs: the arguments of `StabilityModel` (perturbation,
+                stability_loss, alpha, ...).
+
+        Returns:
+            A `StabilityModel` whose weights are `model`'s weights.
+        """
+        if not isinstance(model, keras.Model):
+            raise ValueError(
+                f"`model` must be a keras.Model. Received: model={model!r}"
+            )
+        if inputs is not None:
+            return cls(inputs, model(inputs), **kwargs)
+        model_inputs, model_outputs = _symbolic_io(model)
+        if model_inputs is None:
+            raise ValueError(
+                f"`model` ({model.name}) has no symbolic inputs, as a subclassed "
+                "model has none: pass `inputs=keras.Input(shape=...)` to "
+                "StabilityModel.from_model."
+            )
+        return cls(model_inputs, model_outputs, **kwargs)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The compiled loss plus `alpha` times the stability term."""
+        if self._compile_loss is None and not self.losses:
+            task_loss = ops.zeros((), dtype="float32")
+        else:
+            task_loss = super().compute_loss(
+                x=x,
+                y=y,
+                y_pred=y_pred,
+                sample_weight=sample_weight,
+                training=training,
+            )
+        term = self._stability_term(x, y_pred, sample_weight, training)
+        batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
+        self.stability_loss_tracker.update_state(
+            unscale_for_replicas(term), sample_weight=batch_size
+        )
+        return ops.add(
+            ops.cast(task_loss, term.dtype),
+            ops.multiply(ops.cast(self.alpha, term.dtype), term),
+        )
+
+    def _stability_term(self, x, y_pred, sample_weight, training):
+        x_perturbed = keras.tree.map_structure(
+            ops.stop_gradient, self._perturb(x, self._step_seed(training))
+        )
+        y_perturbed = self(x_perturbed, training=training)
+        if self.stop_gradient_clean:
+            y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)
+        terms = [
+            self._stability_loss_fn(clean, perturbed, sample_weight=weight)
+            for clean, perturbed, weight in self._select_outputs(
+                y_pred, y_perturbed, sample_weight
+            )
+        ]
+        return terms[0] if len(terms) == 1 else ops.sum(ops.stack(terms))
+
+    def _step_seed(self, training):
+        """The seed of this step's perturbation; advances the step in training.
+
+        Each `tf.distribute` replica adds its index to the seed, so replicas
+        draw different perturbations for their slices of the batch.
+        """
+        pair = self.perturbation_seed.value * 1
+        if training:
+            self.perturbation_seed.assign(
+                ops.add(pair, ops.convert_to_tensor([0, 1], pair.dtype))
+            )
+            step = pair[1:]
+        else:
+            step = ops.convert_to_tensor([_EVALUATION_STEP], pair.dtype)
+        seed = pair[:1] + ops.cast(replica_id(), pair.dtype)
+        return StepSeed(ops.concatenate([seed, step]))
+
+    def _perturb(self, x, seed):
+        if isinstance(self.perturbation, Perturbation):
+            return keras.tree.map_structure(
+                lambda t: self.perturbation(t, training=True, seed=seed), x
+            )
+        if isinstance(self.perturbation, keras.layers.Layer):
+            return self.perturbation(x, training=True)
+        return self.perturbation(x)
+
+    def _select_outputs(self, clean, perturbed, sample_weight):
+        """(clean, perturbed, sample_weight) for each output the term covers."""
+        names = self.output_names
+        if isinstance(clean, dict):
+            pairs = [(n, clean[n], perturbed[n]) for n in names]
+        elif isinstance(clean, (list, tuple)):
+            pairs = list(zip(names, clean, perturbed, strict=True))
+        else:
+            pairs = [(names[0], clean, perturbed)]
+        selected = []
+        for index, (name, c, p) in enumerate(pairs):
+            if (
+                self.stability_outputs is not None
+                and name not in self.stability_outputs
+            ):
+                continue
+            if isinstance(sample_weight, dict):
+                weight = sample_weight.get(name)
+            elif isinstance(sample_weight, (list, tuple)):
+                weight = sample_weight[index]
+            else:
+                weight = sample_weight
+            selected.append((c, p, weight))
+        return selected
+
+    def get_config(self):
+        # Our __init__ is not Functional's, so Functional.get_config would
+        # refuse; a plain functional view of the same graph gives the config.
+        config = keras.Model(self.inputs, self.outputs, name=self.name).get_config()
+        config.update(
+            {
+                "perturbation": keras.saving.serialize_keras_object(self.perturbation),
+                "stability_loss": keras.saving.serialize_keras_object(
+                    self.stability_loss
+                ),
+                "alpha": self.alpha,
+                "from_logits": self.from_logits,
+                "stop_gradient_clean": self.stop_gradient_clean,
+                "stability_outputs": self.stability_outputs,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = copy.deepcopy(config)
+        kwargs = {k: config.pop(k) for k in _STABILITY_ARGS if k in config}
+        for key in ("perturbation", "stability_loss"):
+            if isinstance(kwargs.get(key), dict):
+                kwargs[key] = keras.saving.deserialize_keras_object(
+                    kwargs[key], custom_objects=custom_objects
+                )
+        graph = keras.Model.from_config(config, custom_objects=custom_objects)
+        return cls(graph.input, graph.output, name=graph.name, **kwargs)
+
+
+def _symbolic_io(model):
+    """A model's symbolic inputs and outputs, in their structure, or Nones."""
+    try:
+        return model.input, model.output
+    except (AttributeError, ValueError):
+        pass
+    # A Sequential model has flat lists only.
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):
+        return None, None
+    if not inputs or not outputs:
+        return None, None
+    unwrap = lambda tensors: tensors[0] if len(tensors) == 1 else tensors  # noqa: E731
+    return unwrap(inputs), unwrap(outputs)
