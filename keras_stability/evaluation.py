@@ -1,0 +1,356 @@
+"""How stable a model is: accuracy, flip rate and KL under the paper's distortions.
+
+`robustness_report` runs a model on clean images and on distorted copies
+(JPEG re-compression, thumbnails, shifted crops, sensor noise) and returns
+flat, canonical keys such as `clean/top1`, `jpeg@10/top1`,
+`jpeg@10/flip_rate` and `thumbnail@0.5/kl`.
+"""
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_stability import perturbations
+from keras_stability._seeds import StepSeed
+from keras_stability.data import iterate_batches
+
+__all__ = [
+    "default_distortions",
+    "format_report",
+    "mean_strongest_flip_rate",
+    "robustness_report",
+    "severity_table",
+    "write_csv",
+    "write_report",
+]
+
+JPEG_QUALITIES = (10, 30, 50, 70, 90)
+THUMBNAIL_SCALES = (0.25, 0.5, 0.75)
+CROP_OFFSETS = (2, 5, 10)
+NOISE_STDDEVS = (0.02, 0.04, 0.08)
+
+
+def default_distortions(value_range=(0, 1)):
+    """The default suite: name -> perturbation at one severity.
+
+    JPEG quality 10, 30, 50, 70, 90 (libjpeg); thumbnail scale 0.25, 0.5,
+    0.75; crop offset 2, 5, 10 pixels; Gaussian noise 0.02, 0.04, 0.08 (in
+    units of the value range). Names are `family@severity`.
+
+    Args:
+        value_range: the images' value range. Defaults to `(0, 1)`.
+
+    Returns:
+        A dict from name to a `keras_stability.perturbations.Perturbation`.
+    """
+    suite = {}
+    for quality in JPEG_QUALITIES:
+        suite[f"jpeg@{quality}"] = perturbations.JpegCompression(
+            quality, value_range=value_range
+        )
+    for scale in THUMBNAIL_SCALES:
+        suite[f"thumbnail@{scale}"] = perturbations.ThumbnailResize(
+            scale=scale, value_range=value_range
+        )
+    for offset in CROP_OFFSETS:
+        suite[f"crop@{offset}"] = perturbations.RandomCropOffset(
+            offset, value_range=value_range
+        )
+    for stddev in NOISE_STDDEVS:
+        suite[f"noise@{stddev}"] = perturbations.GaussianNoise(
+            stddev, value_range=value_range
+        )
+    return suite
+
+
+def _probabilities(outputs, from_logits):
+    outputs = np.asarray(outputs, "float64")
+    if outputs.ndim != 2:
+        raise ValueError(
+            "robustness_report needs a classifier whose output has shape "
+            f"(batch, classes). Received output shape {outputs.shape}."
+        )
+    if from_logits is None:
+        from_logits = not (
+            np.all(outputs >= 0) and np.allclose(outputs.sum(-1), 1.0, atol=1e-3)
+        )
+    if not from_logits:
+        return outputs
+    shifted = outputs - outputs.max(-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(-1, keepdims=True)
+
+
+def _top_k_hits(probabilities, labels, k):
+    k = min(k, probabilities.shape[-1])
+    top = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
+    return (top == labels[:, None]).any(-1)
+
+
+def _kl(p, q):
+    eps = keras.config.epsilon()
+    p = np.clip(p, eps, 1.0)
+    q = np.clip(q, eps, 1.0)
+    return (p * (np.log(p) - np.log(q))).sum(-1)
+
+
+class _Tally:
+    """Running sums of one condition's per-image results."""
+
+    def __init__(self):
+        self.count = 0
+        self.sums = {}
+
+    def add(self, name, values):
+        self.sums[name] = self.sums.get(name, 0.0) + float(np.sum(values))
+
+    def means(self):
+        return {name: total / self.count for name, total in self.sums.items()}
+
+
+def robustness_report(
+    model,
+    x,
+    y=None,
+    *,
+    distortions=None,
+    batch_size=128,
+    top_k=(1, 5),
+    seed=0,
+    from_logits=None,
+    value_range=(0, 1),
+    verbose=1,
+    output_dir=None,
+):
+    """Accuracy, flip rate and KL on clean and distorted copies of `x`.
+
+    For the clean images and every distortion it reports, when labels are
+    given, top-k accuracy for each k in `top_k` (`clean/top1`,
+    `jpeg@10/top5`); for every distortion, the flip rate (the share of
+    images whose top-1 prediction differs from the clean one, ImageNet-P's
+    flip probability) and the mean KL(P(y|x) || P(y|x')) (`.../kl`).
+    Random distortions are drawn from `seed` and the batch index, so a
+    report is deterministic for a seed.
+
+    Args:
+        model: a classifier returning `(batch, classes)` probabilities or
+            logits.
+        x: images (array or tensor) or a `tf.data.Dataset` of batches, either
+            images or `(images, labels)`.
+        y: integer labels for array `x`. Defaults to `None` (no accuracy).
+        distortions: dict name -> perturbation (a `Perturbation`, a layer or
+            a callable on a batch). Defaults to `default_distortions()`.
+        batch_size: batch size for arrays. Defaults to 128.
+        top_k: the k of the accuracies. Defaults to `(1, 5)`.
+        seed: seed of the random distortions. Defaults to 0.
+        from_logits: whether outputs are logits; `None` detects it (rows of
+            non-negative values summing to 1 are probabilities). Defaults
+            to `None`.
+        value_range: the images' value range, for the default suite.
+            Defaults to `(0, 1)`.
+        verbose: 1 shows a progress bar. Defaults to 1.
+        output_dir: if given, writes `report.json`, `report.csv` and
+            `robustness.png` there. Defaults to `None`.
+
+    Returns:
+        A dict of floats with keys `condition/metric`, plus `num_images`.
+    """
+    if isinstance(top_k, int):
+        top_k = (top_k,)
+    if not top_k or any(not isinstance(k, int) or k < 1 for k in top_k):
+        raise ValueError(f"`top_k` must hold ints >= 1. Received: top_k={top_k!r}")
+    if distortions is None:
+        distortions = default_distortions(value_range)
+    if not distortions:
+        raise ValueError("`distortions` must name at least one distortion.")
+    names = list(distortions)
+    tallies = {name: _Tally() for name in ["clean", *names]}
+    total = None if hasattr(x, "as_numpy_iterator") else int(np.shape(x)[0])
+    progress = keras.utils.Progbar(total, unit_name="image") if verbose else None
+    has_labels = None
+    for batch_index, (images, labels) in enumerate(iterate_batches(x, y, batch_size)):
+        if len(images) == 0:
+            continue
+        has_labels = labels is not None if has_labels is None else has_labels
+        clean = _probabilities(model.predict_on_batch(images), from_logits)
+        clean_top1 = clean.argmax(-1)
+        _tally_accuracy(tallies["clean"], clean, labels, top_k)
+        for index, name in enumerate(names):
+            distorted_images = _apply(
+                distortions[name], images, np.array([seed + index, batch_index])
+            )
+            distorted = _probabilities(
+                model.predict_on_batch(distorted_images), from_logits
+            )
+            tally = tallies[name]
+            _tally_accuracy(tally, distorted, labels, top_k)
+            tally.add("flip_rate", distorted.argmax(-1) != clean_top1)
+            tally.add("kl", _kl(clean, distorted))
+        for tally in tallies.values():
+            tally.count += len(images)
+        if progress is not None:
+            progress.add(len(images))
+    if tallies["clean"].count == 0:
+        raise ValueError("robustness_report received no images.")
+    report = {"num_images": tallies["clean"].count}
+    for name, tally in tallies.items():
+        for metric, value in tally.means().items():
+            report[f"{name}/{metric}"] = value
+    if output_dir is not None:
+        write_report(report, output_dir)
+    return report
+
+
+def _tally_accuracy(tally, probabilities, labels, top_k):
+    if labels is None:
+        return
+    labels = np.asarray(labels).reshape(-1)
+    for k in top_k:
+        tally.add(f"top{k}", _top_k_hits(probabilities, labels, k))
+
+
+def _apply(distortion, images, seed_pair):
+    if isinstance(distortion, perturbations.Perturbation):
+        out = distortion(images, training=True, seed=StepSeed(seed_pair))
+    elif isinstance(distortion, keras.layers.Layer):
+        out = distortion(images, training=True)
+    else:
+        out = distortion(images)
+    out = ops.convert_to_numpy(out)
+    if out.shape != images.shape:
+        raise ValueError(
+            f"A distortion must keep the images' shape {images.shape}; "
+            f"it returned {out.shape}."
+        )
+    return out
+
+
+def severity_table(report):
+    """Splits `family@severity/metric` keys into {family: {metric: [(s, v)]}}."""
+    table = {}
+    for key, value in report.items():
+        if "@" not in key:
+            continue
+        condition, metric = key.rsplit("/", 1)
+        family, severity = condition.split("@", 1)
+        table.setdefault(family, {}).setdefault(metric, []).append(
+            (float(severity), value)
+        )
+    for metrics in table.values():
+        for pairs in metrics.values():
+            pairs.sort()
+    return table
+
+
+def mean_strongest_flip_rate(report):
+    """Flip rate at each family's strongest severity, averaged over families.
+
+    The strongest severity is the lowest JPEG quality or thumbnail scale and
+    the largest crop offset or noise stddev (and, for other families, the
+    largest severity).
+    """
+    flips = []
+    for family, metrics in severity_table(report).items():
+        pairs = metrics.get("flip_rate")
+        if not pairs:
+            continue
+        weakest_first = family in ("jpeg", "thumbnail")
+        flips.append(pairs[0][1] if weakest_first else pairs[-1][1])
+    if not flips:
+        raise ValueError("The report has no `family@severity/flip_rate` entries.")
+    return float(np.mean(flips))
+
+
+def format_report(reports, metrics=("top1", "flip_rate", "kl")):
+    """An aligned text table: one row per condition, columns per model.
+
+    Args:
+        reports: a report, or a dict name -> report to show side by side.
+        metrics: the metrics to show. Defaults to `("top1", "flip_rate", "kl")`.
+
+    Returns:
+        The table as a string.
+    """
+    if "num_images" in reports:
+        reports = {"model": reports}
+    conditions = []
+    for report in reports.values():
+        for key in report:
+            if "/" in key:
+                condition = key.rsplit("/", 1)[0]
+                if condition not in conditions:
+                    conditions.append(condition)
+    columns = [(m, name) for m in metrics for name in reports]
+    header = ["condition"] + [f"{m}:{name}" for m, name in columns]
+    rows = [header]
+    for condition in conditions:
+        row = [condition]
+        for metric, name in columns:
+            value = reports[name].get(f"{condition}/{metric}")
+            row.append("" if value is None else f"{value:.4f}")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_csv(reports, path, spreads=None):
+    """Writes reports as CSV rows `model,condition,metric,value[,std]`.
+
+    Args:
+        reports: dict model name -> report.
+        path: the CSV file.
+        spreads: optional dict model name -> report of standard deviations.
+            Defaults to `None`.
+    """
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["model", "condition", "metric", "value"] + (["std"] if spreads else [])
+        )
+        for name, report in reports.items():
+            for key, value in report.items():
+                if "/" not in key:
+                    continue
+                condition, metric = key.rsplit("/", 1)
+                row = [name, condition, metric, value]
+                if spreads:
+                    row.append(spreads[name].get(key, ""))
+                writer.writerow(row)
+
+
+def write_report(report, output_dir, plot=True):
+    """Writes `report.json`, `report.csv` and (optionally) `robustness.png`.
+
+    Args:
+        report: a report from `robustness_report`.
+        output_dir: the folder, created if needed.
+        plot: also plot accuracy and flip rate against severity (needs
+            matplotlib). Defaults to `True`.
+
+    Returns:
+        A dict of the written paths.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    paths = {
+        "json": os.path.join(output_dir, "report.json"),
+        "csv": os.path.join(output_dir, "report.csv"),
+    }
+    with open(paths["json"], "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+    write_csv({"model": report}, paths["csv"])
+    if plot:
+        from keras_stability import plotting
+
+        paths["png"] = plotting.plot_robustness(
+            {"model": report}, os.path.join(output_dir, "robustness.png")
+        )
+    return paths
