@@ -1,0 +1,165 @@
+"""The `keras-stability` command line, end to end on tiny configurations."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_stability import cli
+
+
+def _write_image_folder(root, rng, size=(32, 32), classes=("cat", "dog"), count=6):
+    for index, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(count):
+            image = rng.random((*size, 3)) * 0.3 + 0.6 * index
+            keras.utils.save_img(folder / f"{i}.png", (image * 255).astype("uint8"))
+    return root
+
+
+def _small_classifier(path, channels=3):
+    inputs = keras.Input((32, 32, channels))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    model.save(path)
+    return model
+
+
+def test_demo_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    status = cli.main(["demo", "--quick", "--epochs", "1", "--output", str(out)])
+    assert status == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) == {"models", "spreads", "config"}
+    assert set(report["models"]) == {"baseline", "augmentation", "stability"}
+    for name, model_report in report["models"].items():
+        assert 0.0 <= model_report["clean/top1"] <= 1.0, name
+        assert (
+            "jpeg@10/flip_rate" in model_report and "thumbnail@0.5/kl" in model_report
+        )
+        assert set(report["spreads"][name]) == set(model_report)
+    assert report["config"]["epochs"] == 1 and report["config"]["seeds"] == 1
+    assert report["config"]["test_images"] == 200
+    assert (out / "robustness.png").stat().st_size > 10_000
+    csv_rows = (out / "report.csv").read_text().splitlines()
+    assert csv_rows[0] == "model,condition,metric,value,std"
+    printed = capsys.readouterr().out
+    assert "flip rate at the strongest severities" in printed
+    assert "stability" in printed and "baseline" in printed
+
+
+def test_evaluate_a_saved_model(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng)
+    model_path = tmp_path / "model.keras"
+    _small_classifier(model_path)
+    out = tmp_path / "report"
+    status = cli.main(
+        ["evaluate", str(model_path), "--data", str(data), "--output", str(out)]
+    )
+    assert status == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["num_images"] == 12
+    assert "crop@10/flip_rate" in report
+    assert "12 images, 2 classes" in capsys.readouterr().out
+
+
+def test_evaluate_an_exported_saved_model(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng)
+    model = _small_classifier(tmp_path / "model.keras")
+    model.export(str(tmp_path / "exported"), verbose=False)
+    assert cli.main(["evaluate", str(tmp_path / "exported"), "--data", str(data)]) == 0
+    keras_status = cli.main(
+        ["evaluate", str(tmp_path / "model.keras"), "--data", str(data)]
+    )
+    assert keras_status == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    summaries = [line for line in printed if line.startswith("12 images")]
+    assert len(summaries) == 2 and summaries[0] == summaries[1]
+
+
+def test_evaluate_errors(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng)
+    model_path = tmp_path / "model.keras"
+    _small_classifier(model_path)
+
+    assert (
+        cli.main(["evaluate", str(tmp_path / "missing.keras"), "--data", str(data)])
+        == 2
+    )
+    assert "Model file not found" in capsys.readouterr().err
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["evaluate", str(model_path), "--data", str(empty)]) == 2
+    assert "has no subfolder" in capsys.readouterr().err
+
+    (empty / "class_a").mkdir()
+    assert cli.main(["evaluate", str(model_path), "--data", str(empty)]) == 2
+    assert "No images" in capsys.readouterr().err
+
+    inputs = keras.Input((5,))
+    vector_model = keras.Model(
+        inputs, keras.layers.Dense(2, activation="softmax")(inputs)
+    )
+    vector_model.save(tmp_path / "vector.keras")
+    assert (
+        cli.main(["evaluate", str(tmp_path / "vector.keras"), "--data", str(data)]) == 2
+    )
+    assert "must take images of a fixed size" in capsys.readouterr().err
+
+    inputs = keras.Input((32, 32, 3))
+    doubled = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(doubled)
+    lambda_model = keras.Model(
+        inputs, keras.layers.Dense(2, activation="softmax")(pooled)
+    )
+    lambda_model.save(tmp_path / "lambda.keras")
+    assert (
+        cli.main(["evaluate", str(tmp_path / "lambda.keras"), "--data", str(data)]) == 2
+    )
+    assert "Refused to load" in capsys.readouterr().err
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                str(tmp_path / "lambda.keras"),
+                "--data",
+                str(data),
+                "--unsafe",
+            ]
+        )
+        == 0
+    )
+
+
+def test_argument_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "expected an integer >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main([])
+    assert cli.main(["demo", "--dataset", "/nonexistent/folder"]) == 2
+    assert "Dataset folder not found" in capsys.readouterr().err
+
+
+def test_help_for_every_command(capsys):
+    for argv in (["--help"], ["demo", "--help"], ["evaluate", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 0
+        assert "usage: keras-stability" in capsys.readouterr().out
+
+
+def test_load_digits_split_is_stratified_and_fixed():
+    from keras_stability import data
+
+    (x_train, y_train), (x_test, y_test) = data.load_digits()
+    assert x_train.shape[1:] == (32, 32, 1) and len(x_train) + len(x_test) == 1797
+    assert 0.0 <= x_train.min() and x_train.max() <= 1.0
+    counts = np.bincount(y_test, minlength=10)
+    assert np.all(np.abs(counts - np.bincount(y_train) / 3) <= 2)
+    (_, _), (x_again, _) = data.load_digits()
+    np.testing.assert_array_equal(x_test, x_again)
