@@ -23,6 +23,7 @@ def seed_dtype():
     """The integer dtype of seeds for the active Keras backend."""
     return _SEED_DTYPES.get(keras.backend.backend(), "int32")
 
+
 # Odd constants below 2**31 (from xxHash), so they fit every backend's seed
 # dtype; products wrap, which only permutes seeds. They spread consecutive
 # draws and steps far apart, also for the PyTorch backend, which seeds its
