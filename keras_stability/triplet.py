@@ -1,0 +1,731 @@
+"""Triplet losses: the ranking hinge of deep ranking, and batch-mined triplets.
+
+`triplet_hinge_loss` is the ranking loss L0 of Stability Training's
+near-duplicate experiments: explicit (anchor, positive, negative) triplets and
+a hinge on the difference of their distances.
+
+`triplet_semihard_loss` and `triplet_hard_loss` mine the triplets inside a
+batch of labelled embeddings. They reproduce `tensorflow_addons.losses`
+0.23 (`TripletSemiHardLoss`, `TripletHardLoss`) value for value, including
+its fallbacks when a batch has no positive or no negative for an anchor, so
+that code written for TensorFlow Addons, which no longer imports with Keras 3,
+can switch to these classes.
+
+Everything here is written with `keras.ops` and runs on every Keras backend.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+from keras_stability._backend import scale_for_replicas
+
+__all__ = [
+    "TripletHardLoss",
+    "TripletHingeLoss",
+    "TripletSemiHardLoss",
+    "pairwise_distance",
+    "triplet_hard_loss",
+    "triplet_hinge_loss",
+    "triplet_semihard_loss",
+]
+
+PAIRWISE_DISTANCES = ("L2", "squared-L2", "angular")
+HINGE_DISTANCES = ("l2", "squared_l2", "cosine")
+
+_HALF_DTYPES = ("float16", "bfloat16")
+# Reductions under which Keras divides a loss by the number of replicas.
+_MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+
+def _validate_margin(margin):
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
+        # A tensor margin (a schedule, say) is the caller's business.
+        if not hasattr(margin, "shape"):
+            raise ValueError(
+                f"`margin` must be a number >= 0. Received: margin={margin!r}"
+            )
+        return
+    if not margin >= 0:
+        raise ValueError(f"`margin` must be >= 0. Received: margin={margin!r}")
+
+
+def _validate_choice(name, value, allowed, allow_callable=False):
+    if allow_callable and callable(value):
+        return
+    if value not in allowed:
+        choices = ", ".join(repr(choice) for choice in allowed)
+        callable_note = " or a callable" if allow_callable else ""
+        raise ValueError(
+            f"`{name}` must be one of {choices}{callable_note}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def _as_float(x):
+    """Converts to a float tensor; returns it upcast and the dtype to return.
+
+    float16 and bfloat16 are computed in float32, as TensorFlow Addons does,
+    and the result is cast back to the input's dtype.
+    """
+    x = ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if not keras.backend.is_float_dtype(dtype):
+        dtype = keras.backend.floatx()
+        x = ops.cast(x, dtype)
+    if dtype in _HALF_DTYPES:
+        x = ops.cast(x, "float32")
+    return x, dtype
+
+
+def _safe_sqrt(squared, zero):
+    """`sqrt(squared)`, with value and gradient 0 where `zero` is true.
+
+    The square root's derivative is infinite at 0; feeding it 1 there and
+    discarding the result keeps NaN out of the backward pass.
+    """
+    root = ops.sqrt(ops.where(zero, ops.ones_like(squared), squared))
+    return ops.where(zero, ops.zeros_like(squared), root)
+
+
+def _l2_normalize(x):
+    # The same epsilon as `tf.math.l2_normalize`: a zero row stays zero.
+    squared_norm = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared_norm, 1e-12))
+
+
+def pairwise_distance(embeddings, distance="L2"):
+    """Computes the matrix of distances between all rows of `embeddings`.
+
+    Squared Euclidean distances come from the Gram matrix,
+    `|x_i|^2 + |x_j|^2 - 2 x_i . x_j`, clipped at 0 against rounding, with
+    the diagonal set to exactly 0 (TensorFlow Addons' `pairwise_distance`).
+    The Euclidean distance is the square root of that, with value and
+    gradient 0 wherever the squared distance is 0, so identical embeddings
+    give finite gradients. The angular distance is one minus the cosine
+    similarity of the L2-normalized rows, clipped at 0; its diagonal is 0 up
+    to rounding (TensorFlow Addons' `angular_distance`).
+
+    Formula:
+
+    ```
+    L2:         D[i, j] = ||x_i - x_j||_2
+    squared-L2: D[i, j] = ||x_i - x_j||_2^2
+    angular:    D[i, j] = max(0, 1 - x_i . x_j / (||x_i||_2 ||x_j||_2))
+    ```
+
+    Args:
+        embeddings: float tensor of shape `(batch, dim)`.
+        distance: `"L2"`, `"squared-L2"` or `"angular"`. Defaults to `"L2"`.
+
+    Returns:
+        Tensor of shape `(batch, batch)` in the dtype of `embeddings`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    embeddings = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    distances = pairwise_distance(embeddings, distance="angular")  # (4, 4)
+    ```
+    """
+    _validate_choice("distance", distance, PAIRWISE_DISTANCES)
+    embeddings = ops.convert_to_tensor(embeddings)
+    if distance == "angular":
+        normalized = _l2_normalize(embeddings)
+        cosine = ops.matmul(normalized, ops.transpose(normalized))
+        return ops.maximum(1.0 - cosine, 0.0)
+
+    squared_norms = ops.sum(ops.square(embeddings), axis=1, keepdims=True)
+    squared = (
+        squared_norms
+        + ops.transpose(squared_norms)
+        - 2.0 * ops.matmul(embeddings, ops.transpose(embeddings))
+    )
+    squared = ops.maximum(squared, 0.0)
+    indices = ops.arange(ops.shape(embeddings)[0])
+    diagonal = ops.equal(ops.expand_dims(indices, 1), ops.expand_dims(indices, 0))
+    if distance == "squared-L2":
+        return ops.where(diagonal, ops.zeros_like(squared), squared)
+    return _safe_sqrt(squared, ops.logical_or(diagonal, ops.less_equal(squared, 0.0)))
+
+
+def _distance_matrix(embeddings, distance_metric):
+    if callable(distance_metric):
+        return ops.convert_to_tensor(distance_metric(embeddings))
+    return pairwise_distance(embeddings, distance=distance_metric)
+
+
+def _masked_maximum(data, mask, axis=1):
+    """The maximum of `data` over `axis` where `mask` is 1.
+
+    TensorFlow Addons' formula, kept as is for its answer on an empty mask:
+    then it returns the minimum of `data` over the whole axis.
+    """
+    axis_minimums = ops.min(data, axis=axis, keepdims=True)
+    return (
+        ops.max((data - axis_minimums) * mask, axis=axis, keepdims=True) + axis_minimums
+    )
+
+
+def _masked_minimum(data, mask, axis=1):
+    """The minimum of `data` over `axis` where `mask` is 1.
+
+    On an empty mask it returns the maximum of `data` over the whole axis.
+    """
+    axis_maximums = ops.max(data, axis=axis, keepdims=True)
+    return (
+        ops.min((data - axis_maximums) * mask, axis=axis, keepdims=True) + axis_maximums
+    )
+
+
+def _labelled_distances(y_true, y_pred, distance_metric):
+    """Returns (distances, same-label matrix, off-diagonal mask, output dtype)."""
+    embeddings, output_dtype = _as_float(y_pred)
+    distances = _distance_matrix(embeddings, distance_metric)
+    labels = ops.reshape(ops.convert_to_tensor(y_true), (-1, 1))
+    same_label = ops.equal(labels, ops.transpose(labels))
+    indices = ops.arange(ops.shape(labels)[0])
+    off_diagonal = ops.not_equal(
+        ops.expand_dims(indices, 1), ops.expand_dims(indices, 0)
+    )
+    return distances, same_label, off_diagonal, output_dtype
+
+
+def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
+    """Computes the ranking hinge loss of each explicit triplet.
+
+    For each row, the loss is zero once the negative is at least `margin`
+    farther from the anchor than the positive, and grows linearly otherwise.
+    This is the ranking loss of Wang et al. (2014) that Stability Training
+    (Zheng et al., 2016) adds its stability term to. The Euclidean distance
+    has value and gradient 0 for identical embeddings. float16 and bfloat16
+    inputs are computed in float32 and the result is cast back.
+
+    Formula:
+
+    ```
+    loss_i = max(0, margin + D(anchor_i, positive_i) - D(anchor_i, negative_i))
+    ```
+
+    with `D` the Euclidean distance (`"l2"`, the paper's), its square
+    (`"squared_l2"`) or one minus the cosine similarity (`"cosine"`).
+
+    Args:
+        anchor: float tensor of shape `(batch, dim)`.
+        positive: float tensor of shape `(batch, dim)`, the images more
+            similar to the anchors.
+        negative: float tensor of shape `(batch, dim)`, the images less
+            similar to the anchors.
+        margin: non-negative float, the gap `g` required between the two
+            distances. Defaults to `0.1`.
+        distance: `"l2"`, `"squared_l2"` or `"cosine"`. Defaults to `"l2"`.
+
+    Returns:
+        Tensor of shape `(batch,)` with the loss of each triplet, in the
+        dtype of `anchor`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    rng = np.random.default_rng(0)
+    anchor, positive, negative = rng.normal(size=(3, 8, 4)).astype("float32")
+    per_triplet = triplet_hinge_loss(anchor, positive, negative, margin=0.2)
+    ```
+
+    Reference:
+        - [Wang et al., 2014. Learning Fine-grained Image Similarity with Deep
+          Ranking](https://arxiv.org/abs/1404.4661)
+        - [Zheng et al., 2016. Improving the Robustness of Deep Neural Networks
+          via Stability Training](https://arxiv.org/abs/1604.04326)
+    """
+    _validate_margin(margin)
+    _validate_choice("distance", distance, HINGE_DISTANCES)
+    anchor, output_dtype = _as_float(anchor)
+    positive = ops.cast(positive, anchor.dtype)
+    negative = ops.cast(negative, anchor.dtype)
+
+    def pair_distance(x, y):
+        if distance == "cosine":
+            return 1.0 - ops.sum(_l2_normalize(x) * _l2_normalize(y), axis=-1)
+        squared = ops.sum(ops.square(x - y), axis=-1)
+        if distance == "squared_l2":
+            return squared
+        return _safe_sqrt(squared, ops.less_equal(squared, 0.0))
+
+    margin = ops.cast(margin, anchor.dtype)
+    per_triplet = ops.maximum(
+        margin + pair_distance(anchor, positive) - pair_distance(anchor, negative),
+        0.0,
+    )
+    return ops.cast(per_triplet, output_dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
+    """Computes the triplet loss with semi-hard negatives mined in the batch.
+
+    Every ordered pair (anchor, positive) of distinct rows with the same label
+    forms one triplet. Its negative is the semi-hard one: the closest negative
+    that is farther from the anchor than the positive is. When no negative is
+    farther, it is the farthest negative. The loss is the hinge averaged over
+    all such pairs. This reproduces `tfa.losses.triplet_semihard_loss`
+    (TensorFlow Addons 0.23), which gives these answers at the edges:
+
+    - An anchor whose label has no other member in the batch forms no pair
+      and counts neither in the sum nor in the number of pairs.
+    - When no anchor has a positive (all labels distinct, or a batch of
+      one), the loss is 0. TensorFlow Addons divides 0 by 0 and returns NaN.
+    - When an anchor has no negative at all (the batch holds one label
+      only), its "farthest negative" is the smallest entry of its row of
+      the distance matrix, which for `"L2"` and `"squared-L2"` is 0, its
+      distance to itself: each pair then costs `margin + D(a, p)`.
+    - Identical embeddings (with at least one positive pair) have all
+      distances 0, no negative is farther than a positive, and the loss is
+      `margin`.
+
+    float16 and bfloat16 embeddings are computed in float32 and the loss is
+    cast back to the embeddings' dtype.
+
+    Formula:
+
+    ```
+    P = {(a, p): a != p, y_a = y_p}
+    N(a, p) = {n: y_n != y_a, D(a, n) > D(a, p)}
+    n*(a, p) = argmin over N(a, p) of D(a, n) if N(a, p) is not empty,
+               else argmax over {n: y_n != y_a} of D(a, n)
+    loss = sum over P of max(0, margin + D(a, p) - D(a, n*(a, p))) / |P|
+    ```
+
+    Args:
+        y_true: integer labels of shape `(batch,)` or `(batch, 1)`.
+        y_pred: float embeddings of shape `(batch, dim)`, usually
+            L2-normalized (`keras.layers.UnitNormalization`).
+        margin: non-negative float, the margin of the hinge. Defaults to
+            `1.0`.
+        distance_metric: `"L2"` (Euclidean), `"squared-L2"`, `"angular"`
+            (one minus cosine similarity), or a callable mapping the
+            `(batch, dim)` embeddings to the `(batch, batch)` distance
+            matrix. Defaults to `"L2"`.
+
+    Returns:
+        Scalar tensor in the dtype of `y_pred`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(8, 4)).astype("float32")
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    loss = triplet_semihard_loss(labels, embeddings, margin=1.0)
+    ```
+
+    Reference:
+        - [Schroff et al., 2015. FaceNet: A Unified Embedding for Face
+          Recognition and Clustering](https://arxiv.org/abs/1503.03832)
+    """
+    _validate_margin(margin)
+    _validate_choice(
+        "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
+    )
+    distances, same_label, off_diagonal, output_dtype = _labelled_distances(
+        y_true, y_pred, distance_metric
+    )
+    dtype = distances.dtype
+    different_label = ops.logical_not(same_label)
+
+    # Axes of the cube: [anchor a, positive p, negative n]. `farther` marks
+    # the negatives n of a with D(a, n) > D(a, p).
+    distances_to_negatives = ops.expand_dims(distances, 1)
+    farther = ops.logical_and(
+        ops.expand_dims(different_label, 1),
+        ops.greater(distances_to_negatives, ops.expand_dims(distances, 2)),
+    )
+    closest_farther_negative = ops.squeeze(
+        _masked_minimum(distances_to_negatives, ops.cast(farther, dtype), axis=2),
+        axis=2,
+    )
+    farthest_negative = _masked_maximum(
+        distances, ops.cast(different_label, dtype), axis=1
+    )
+    semi_hard_negative = ops.where(
+        ops.any(farther, axis=2), closest_farther_negative, farthest_negative
+    )
+
+    margin = ops.cast(margin, dtype)
+    loss_matrix = margin + distances - semi_hard_negative
+    positives = ops.cast(ops.logical_and(same_label, off_diagonal), dtype)
+    loss = ops.divide_no_nan(
+        ops.sum(ops.maximum(loss_matrix * positives, 0.0)), ops.sum(positives)
+    )
+    return ops.cast(loss, output_dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L2"):
+    """Computes the triplet loss with the hardest positive and negative.
+
+    Each row of the batch is an anchor; its triplet takes the farthest row
+    with the same label and the closest row with another label, and the loss
+    is the hinge (or its soft version) averaged over anchors. This reproduces
+    `tfa.losses.triplet_hard_loss` (TensorFlow Addons 0.23), which gives these
+    answers at the edges:
+
+    - An anchor whose label has no other member takes as "hardest positive"
+      the smallest entry of its row of the distance matrix, which for
+      `"L2"` and `"squared-L2"` is 0, its distance to itself. It still
+      counts in the mean.
+    - An anchor with no negative (the batch holds one label only) takes as
+      "hardest negative" the largest entry of its row. For `"L2"`,
+      `"squared-L2"` and `"angular"` that is its hardest positive, so it
+      costs exactly `margin` (`log(2)` when `soft`).
+    - Identical embeddings cost `margin` (`log(2)` when `soft`).
+
+    The soft version uses `softplus`, which equals TensorFlow Addons'
+    `log1p(exp(.))` but stays finite where that overflows (a distance gap
+    above about 88 in float32). float16 and bfloat16 embeddings are computed
+    in float32 and the loss is cast back to the embeddings' dtype.
+
+    Formula:
+
+    ```
+    gap_a = max over {p != a: y_p = y_a} of D(a, p)
+            - min over {n: y_n != y_a} of D(a, n)
+    loss = mean over a of max(0, gap_a + margin)      # soft=False
+    loss = mean over a of log(1 + exp(gap_a))         # soft=True
+    ```
+
+    Args:
+        y_true: integer labels of shape `(batch,)` or `(batch, 1)`.
+        y_pred: float embeddings of shape `(batch, dim)`, usually
+            L2-normalized (`keras.layers.UnitNormalization`).
+        margin: non-negative float, the margin of the hinge; unused when
+            `soft`. Defaults to `1.0`.
+        soft: bool, whether to use the soft margin `log(1 + exp(gap))`
+            instead of the hinge. Defaults to `False`.
+        distance_metric: `"L2"` (Euclidean), `"squared-L2"`, `"angular"`
+            (one minus cosine similarity), or a callable mapping the
+            `(batch, dim)` embeddings to the `(batch, batch)` distance
+            matrix. Defaults to `"L2"`.
+
+    Returns:
+        Scalar tensor in the dtype of `y_pred`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(8, 4)).astype("float32")
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    loss = triplet_hard_loss(labels, embeddings, soft=True)
+    ```
+
+    Reference:
+        - [Hermans et al., 2017. In Defense of the Triplet Loss for Person
+          Re-Identification](https://arxiv.org/abs/1703.07737)
+    """
+    _validate_margin(margin)
+    _validate_soft(soft)
+    _validate_choice(
+        "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
+    )
+    distances, same_label, off_diagonal, output_dtype = _labelled_distances(
+        y_true, y_pred, distance_metric
+    )
+    dtype = distances.dtype
+    negatives = ops.cast(ops.logical_not(same_label), dtype)
+    positives = ops.cast(ops.logical_and(same_label, off_diagonal), dtype)
+    hardest_negative = _masked_minimum(distances, negatives, axis=1)
+    hardest_positive = _masked_maximum(distances, positives, axis=1)
+    gap = hardest_positive - hardest_negative
+    if soft:
+        per_anchor = ops.softplus(gap)
+    else:
+        per_anchor = ops.maximum(gap + ops.cast(margin, dtype), 0.0)
+    return ops.cast(ops.mean(per_anchor), output_dtype)
+
+
+def _validate_soft(soft):
+    if not isinstance(soft, bool):
+        raise ValueError(f"`soft` must be a bool. Received: soft={soft!r}")
+
+
+def _serialize_distance(distance_metric):
+    if callable(distance_metric):
+        return keras.saving.serialize_keras_object(distance_metric)
+    return distance_metric
+
+
+def _deserialize_distance(distance_metric):
+    if isinstance(distance_metric, dict):
+        return keras.saving.deserialize_keras_object(distance_metric)
+    return distance_metric
+
+
+class _BatchLoss(keras.losses.Loss):
+    """A loss whose `call` returns one scalar for the whole batch.
+
+    Keras divides a loss by the number of `tf.distribute` replicas while
+    reducing per-sample values, and leaves a scalar alone. This class divides
+    the scalar itself, so that summing gradients over replicas averages them
+    as it does for every other Keras loss.
+    """
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        loss = super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        # Per-sample weights turn the scalar into per-sample values, which
+        # Keras has already divided.
+        if sample_weight is None and self.reduction in _MEAN_REDUCTIONS:
+            loss = scale_for_replicas(loss)
+        return loss
+
+    def get_config(self):
+        return {**super().get_config(), "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class TripletHingeLoss(keras.losses.Loss):
+    """Computes the ranking hinge loss of explicit triplets.
+
+    For each triplet, the loss is zero once the negative is at least
+    `margin` farther from the anchor than the positive, and grows linearly
+    otherwise; the `reduction` (the mean by default) combines the triplets.
+    This is the ranking loss of Wang et al. (2014) that Stability Training
+    (Zheng et al., 2016) adds its stability term to.
+
+    `y_pred` stacks the three embeddings of each triplet along axis 1, in the
+    order anchor, positive, negative: shape `(batch, 3, dim)`, e.g.
+    `keras.ops.stack([anchor, positive, negative], axis=1)`. `y_true` is
+    ignored: pass anything with a batch dimension (zeros) to `fit`. For a
+    model without targets, use `keras_stability.layers.RankingTripletHinge`.
+
+    Formula:
+
+    ```
+    loss_i = max(0, margin + D(anchor_i, positive_i) - D(anchor_i, negative_i))
+    ```
+
+    Args:
+        margin: non-negative float, the gap required between the two
+            distances. Defaults to `0.1`.
+        distance: `"l2"` (the paper's Euclidean distance), `"squared_l2"` or
+            `"cosine"` (one minus cosine similarity). Defaults to `"l2"`.
+        name: name of the loss instance. Defaults to `None`, which uses
+            `"triplet_hinge_loss"`.
+        **kwargs: `reduction` and `dtype`, passed to `keras.losses.Loss`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    rng = np.random.default_rng(0)
+    triplets = rng.normal(size=(8, 3, 4)).astype("float32")
+    loss = TripletHingeLoss(margin=0.2)(np.zeros(8), triplets)
+    ```
+
+    Reference:
+        - [Wang et al., 2014. Learning Fine-grained Image Similarity with Deep
+          Ranking](https://arxiv.org/abs/1404.4661)
+    """
+
+    def __init__(self, margin=0.1, distance="l2", name=None, **kwargs):
+        _validate_margin(margin)
+        _validate_choice("distance", distance, HINGE_DISTANCES)
+        super().__init__(name=name, **kwargs)
+        self.margin = margin
+        self.distance = distance
+
+    def call(self, y_true, y_pred):
+        del y_true
+        return triplet_hinge_loss(
+            y_pred[:, 0],
+            y_pred[:, 1],
+            y_pred[:, 2],
+            margin=self.margin,
+            distance=self.distance,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dtype": self.dtype,
+            "margin": self.margin,
+            "distance": self.distance,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class TripletSemiHardLoss(_BatchLoss):
+    """Computes the triplet loss with semi-hard negatives mined in the batch.
+
+    A drop-in replacement for `tfa.losses.TripletSemiHardLoss` (TensorFlow
+    Addons 0.23). Every ordered pair (anchor, positive) of distinct rows with
+    the same label forms a triplet whose negative is the closest one farther
+    from the anchor than the positive, or the farthest negative when none is
+    farther; the loss is the hinge averaged over all pairs. It is one scalar
+    per batch, whatever the `reduction`, as with TensorFlow Addons.
+
+    See `triplet_semihard_loss` for the answers at the edges (no positive, no
+    negative, identical embeddings); the one difference from TensorFlow
+    Addons is that a batch without any positive pair gives 0, not NaN.
+
+    Keras casts `y_true` and `y_pred` to the loss's `dtype` before the call:
+    labels compare exactly in float32 up to 2**24. With the default `dtype`
+    the loss is returned in float32 (computed in float32 for float16 and
+    bfloat16 embeddings); TensorFlow Addons' class returned the embeddings'
+    dtype, which `dtype="float16"` reproduces.
+
+    Formula:
+
+    ```
+    loss = mean over pairs (a, p) of max(0, margin + D(a, p) - D(a, n*(a, p)))
+    ```
+
+    Args:
+        margin: non-negative float, the margin of the hinge. Defaults to
+            `1.0`.
+        distance_metric: `"L2"`, `"squared-L2"`, `"angular"` or a callable
+            returning the `(batch, batch)` distance matrix of the
+            embeddings. Defaults to `"L2"`.
+        name: name of the loss instance. Defaults to `None`, which uses
+            `"triplet_semi_hard_loss"`.
+        **kwargs: `reduction` and `dtype`, passed to `keras.losses.Loss`.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(8, 4)).astype("float32")
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    loss = TripletSemiHardLoss(margin=0.5)(labels, embeddings)
+    model = keras.Sequential([keras.layers.Dense(4), keras.layers.UnitNormalization()])
+    model.compile(optimizer="adam", loss=TripletSemiHardLoss())
+    ```
+
+    Reference:
+        - [Schroff et al., 2015. FaceNet: A Unified Embedding for Face
+          Recognition and Clustering](https://arxiv.org/abs/1503.03832)
+    """
+
+    def __init__(self, margin=1.0, distance_metric="L2", name=None, **kwargs):
+        _validate_margin(margin)
+        distance_metric = _deserialize_distance(distance_metric)
+        _validate_choice(
+            "distance_metric",
+            distance_metric,
+            PAIRWISE_DISTANCES,
+            allow_callable=True,
+        )
+        super().__init__(name=name, **kwargs)
+        self.margin = margin
+        self.distance_metric = distance_metric
+
+    def call(self, y_true, y_pred):
+        return triplet_semihard_loss(
+            y_true,
+            y_pred,
+            margin=self.margin,
+            distance_metric=self.distance_metric,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "margin": self.margin,
+            "distance_metric": _serialize_distance(self.distance_metric),
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_stability")
+class TripletHardLoss(_BatchLoss):
+    """Computes the triplet loss with the hardest positive and negative.
+
+    A drop-in replacement for `tfa.losses.TripletHardLoss` (TensorFlow
+    Addons 0.23). Each row of the batch is an anchor; its triplet takes the
+    farthest row with the same label and the closest row with another label,
+    and the loss is the hinge, or with `soft` the soft margin
+    `log(1 + exp(gap))`, averaged over anchors. It is one scalar per batch,
+    whatever the `reduction`, as with TensorFlow Addons.
+
+    See `triplet_hard_loss` for the answers at the edges (no positive, no
+    negative, identical embeddings), which are TensorFlow Addons'.
+
+    Keras casts `y_true` and `y_pred` to the loss's `dtype` before the call:
+    labels compare exactly in float32 up to 2**24. With the default `dtype`
+    the loss is returned in float32 (computed in float32 for float16 and
+    bfloat16 embeddings); TensorFlow Addons' class returned the embeddings'
+    dtype, which `dtype="float16"` reproduces.
+
+    Formula:
+
+    ```
+    gap_a = max over positives p of D(a, p) - min over negatives n of D(a, n)
+    loss = mean over a of max(0, gap_a + margin)   # or log(1 + exp(gap_a))
+    ```
+
+    Args:
+        margin: non-negative float, the margin of the hinge; unused when
+            `soft`. Defaults to `1.0`.
+        soft: bool, whether to use the soft margin instead of the hinge.
+            Defaults to `False`.
+        distance_metric: `"L2"`, `"squared-L2"`, `"angular"` or a callable
+            returning the `(batch, batch)` distance matrix of the
+            embeddings. Defaults to `"L2"`.
+        name: name of the loss instance. Defaults to `None`, which uses
+            `"triplet_hard_loss"`.
+        **kwargs: `reduction` and `dtype`, passed to `keras.losses.Loss`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(8, 4)).astype("float32")
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    loss = TripletHardLoss(soft=True, distance_metric="angular")(labels, embeddings)
+    ```
+
+    Reference:
+        - [Hermans et al., 2017. In Defense of the Triplet Loss for Person
+          Re-Identification](https://arxiv.org/abs/1703.07737)
+    """
+
+    def __init__(
+        self, margin=1.0, soft=False, distance_metric="L2", name=None, **kwargs
+    ):
+        _validate_margin(margin)
+        _validate_soft(soft)
+        distance_metric = _deserialize_distance(distance_metric)
+        _validate_choice(
+            "distance_metric",
+            distance_metric,
+            PAIRWISE_DISTANCES,
+            allow_callable=True,
+        )
+        super().__init__(name=name, **kwargs)
+        self.margin = margin
+        self.soft = soft
+        self.distance_metric = distance_metric
+
+    def call(self, y_true, y_pred):
+        return triplet_hard_loss(
+            y_true,
+            y_pred,
+            margin=self.margin,
+            soft=self.soft,
+            distance_metric=self.distance_metric,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "margin": self.margin,
+            "soft": self.soft,
+            "distance_metric": _serialize_distance(self.distance_metric),
+        }

@@ -1,0 +1,764 @@
+"""Tests for `keras_stability.triplet`.
+
+Every expected value comes from a NumPy reference written here with explicit
+loops over anchors, positives and negatives (the mining rules as stated in
+the papers and in TensorFlow Addons 0.23's documentation, plus its fallbacks
+for empty sets), or from a derivation by hand in the comments.
+"""
+
+import inspect
+import math
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_stability import _backend
+from keras_stability.triplet import TripletHardLoss
+from keras_stability.triplet import TripletHingeLoss
+from keras_stability.triplet import TripletSemiHardLoss
+from keras_stability.triplet import pairwise_distance
+from keras_stability.triplet import triplet_hard_loss
+from keras_stability.triplet import triplet_hinge_loss
+from keras_stability.triplet import triplet_semihard_loss
+
+METRICS = ["L2", "squared-L2", "angular"]
+
+
+# ---------------------------------------------------------------- references
+
+
+def np_distance(x, y, metric):
+    """Distance between two vectors, in float64."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    if metric in ("L2", "l2"):
+        return math.sqrt(sum((a - b) ** 2 for a, b in zip(x, y, strict=True)))
+    if metric in ("squared-L2", "squared_l2"):
+        return sum((a - b) ** 2 for a, b in zip(x, y, strict=True))
+    if metric in ("angular", "cosine"):
+        cosine = x @ y / (np.linalg.norm(x) * np.linalg.norm(y))
+        # TensorFlow Addons clips the angular distance at 0.
+        return max(1.0 - cosine, 0.0) if metric == "angular" else 1.0 - cosine
+    raise AssertionError(metric)
+
+
+def np_distance_matrix(embeddings, metric):
+    n = len(embeddings)
+    return np.array(
+        [
+            [
+                0.0
+                if i == j and metric != "angular"
+                else np_distance(embeddings[i], embeddings[j], metric)
+                for j in range(n)
+            ]
+            for i in range(n)
+        ]
+    )
+
+
+def np_semihard(labels, distances, margin):
+    """Semi-hard mining over all (anchor, positive) pairs, TF Addons' way."""
+    labels = np.ravel(labels)
+    n = len(labels)
+    total, pairs = 0.0, 0
+    for a in range(n):
+        negatives = [distances[a, k] for k in range(n) if labels[k] != labels[a]]
+        for p in range(n):
+            if p == a or labels[p] != labels[a]:
+                continue
+            pairs += 1
+            positive = distances[a, p]
+            farther = [d for d in negatives if d > positive]
+            if farther:
+                negative = min(farther)
+            elif negatives:
+                negative = max(negatives)
+            else:
+                # No negative at all: TF Addons' masked maximum of an empty
+                # set is the minimum of the whole row.
+                negative = min(distances[a])
+            total += max(margin + positive - negative, 0.0)
+    return total / pairs if pairs else 0.0
+
+
+def np_hard(labels, distances, margin, soft=False):
+    """Hardest positive and hardest negative per anchor, TF Addons' way."""
+    labels = np.ravel(labels)
+    n = len(labels)
+    total = 0.0
+    for a in range(n):
+        positives = [
+            distances[a, p] for p in range(n) if p != a and labels[p] == labels[a]
+        ]
+        negatives = [distances[a, k] for k in range(n) if labels[k] != labels[a]]
+        # Empty sets: TF Addons' masked maximum gives the row's minimum and
+        # its masked minimum gives the row's maximum.
+        hardest_positive = max(positives) if positives else min(distances[a])
+        hardest_negative = min(negatives) if negatives else max(distances[a])
+        gap = hardest_positive - hardest_negative
+        if soft:
+            total += math.log1p(math.exp(gap))
+        else:
+            total += max(gap + margin, 0.0)
+    return total / n
+
+
+def np_hinge(anchor, positive, negative, margin, distance):
+    return np.array(
+        [
+            max(
+                margin + np_distance(a, p, distance) - np_distance(a, n_, distance),
+                0.0,
+            )
+            for a, p, n_ in zip(anchor, positive, negative, strict=True)
+        ]
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_stability_tests")
+def manhattan_distance(embeddings):
+    """A custom `distance_metric`: pairwise L1 distances."""
+    return ops.sum(
+        ops.abs(ops.expand_dims(embeddings, 1) - ops.expand_dims(embeddings, 0)),
+        axis=-1,
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_stability_tests")
+def one_minus_dot(embeddings):
+    """TF Addons' documented custom metric, `1 - x @ x.T`.
+
+    On unnormalized embeddings its diagonal is not the row minimum and
+    entries can be negative, which exercises the empty-set fallbacks
+    (the row's minimum or maximum, not the distance to itself).
+    """
+    return 1.0 - ops.matmul(embeddings, ops.transpose(embeddings))
+
+
+def np_manhattan_matrix(embeddings):
+    n = len(embeddings)
+    return np.array(
+        [
+            [float(np.sum(np.abs(embeddings[i] - embeddings[j]))) for j in range(n)]
+            for i in range(n)
+        ]
+    )
+
+
+def reference_distances(embeddings, metric):
+    embeddings = np.asarray(embeddings, np.float64)
+    if metric == "manhattan":
+        return np_manhattan_matrix(embeddings)
+    if metric == "one_minus_dot":
+        n = len(embeddings)
+        return np.array(
+            [[1.0 - embeddings[i] @ embeddings[j] for j in range(n)] for i in range(n)]
+        )
+    return np_distance_matrix(embeddings, metric)
+
+
+CALLABLES = {"manhattan": manhattan_distance, "one_minus_dot": one_minus_dot}
+
+
+def to_metric(metric):
+    return CALLABLES.get(metric, metric)
+
+
+@pytest.fixture
+def batch(rng):
+    """12 embeddings in 4 classes; label 3 has a single member."""
+    embeddings = rng.normal(size=(12, 5)).astype("float32")
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 3])
+    return labels, embeddings
+
+
+def as_numpy(x):
+    return np.asarray(ops.convert_to_numpy(ops.cast(x, "float32")), np.float64)
+
+
+# ---------------------------------------------------------- pairwise distance
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_pairwise_distance_matches_loops(rng, metric):
+    embeddings = rng.normal(size=(7, 4)).astype("float32")
+    got = as_numpy(pairwise_distance(embeddings, distance=metric))
+    np.testing.assert_allclose(
+        got, np_distance_matrix(embeddings, metric), rtol=1e-5, atol=1e-5
+    )
+    assert got.min() >= 0.0  # the angular distance is clipped at 0
+    if metric != "angular":
+        np.testing.assert_array_equal(np.diag(got), 0.0)
+
+
+def test_pairwise_l2_is_zero_with_finite_gradient_for_identical_rows():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("gradient check written with tf.GradientTape")
+    import tensorflow as tf
+
+    # Rows 0 and 1 are identical; exact in float32, so the squared distance
+    # from the Gram matrix is exactly 0.
+    embeddings = tf.Variable([[1.0, 2.0], [1.0, 2.0], [4.0, 6.0]])
+    with tf.GradientTape() as tape:
+        distances = pairwise_distance(embeddings, distance="L2")
+        total = tf.reduce_sum(distances)
+    gradient = tape.gradient(total, embeddings).numpy()
+    np.testing.assert_array_equal(
+        distances.numpy(), [[0.0, 0.0, 5.0], [0.0, 0.0, 5.0], [5.0, 5.0, 0.0]]
+    )
+    assert np.all(np.isfinite(gradient))
+    # d/dx0 of (2 * |x0 - x2|) = 2 * (x0 - x2) / 5; the zero distances add 0.
+    np.testing.assert_allclose(gradient[0], [2 * -3 / 5, 2 * -4 / 5], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- semi-hard
+
+
+@pytest.mark.parametrize("metric", [*METRICS, *CALLABLES])
+@pytest.mark.parametrize("label_shape", ["flat", "column"])
+def test_semihard_matches_reference(batch, metric, label_shape):
+    labels, embeddings = batch
+    if label_shape == "column":
+        labels = labels[:, None]
+    expected = np_semihard(labels, reference_distances(embeddings, metric), 1.0)
+    got = triplet_semihard_loss(labels, embeddings, distance_metric=to_metric(metric))
+    loss = TripletSemiHardLoss(distance_metric=to_metric(metric))
+    assert ops.shape(got) == ()
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1e-5)
+    np.testing.assert_allclose(as_numpy(loss(labels, embeddings)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.3])
+@pytest.mark.parametrize("metric", METRICS)
+def test_semihard_margins(batch, metric, margin):
+    labels, embeddings = batch
+    embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    expected = np_semihard(labels, reference_distances(embeddings, metric), margin)
+    got = triplet_semihard_loss(
+        labels, embeddings, margin=margin, distance_metric=metric
+    )
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_semihard_by_hand():
+    # 1-D points 0, 2, 3, -4, 10, 13 with labels [0, 0, 1, 1, 2, 3], margin 4,
+    # L2 distances:
+    #   (a=0, p=1): D=2; negatives at 3, 4, 10, 13; closest farther 3
+    #               -> 4 + 2 - 3 = 3
+    #   (a=1, p=0): D=2; negatives at 1, 6, 8, 11; the hard one at 1 is
+    #               skipped, closest farther 6 -> 4 + 2 - 6 < 0 -> 0
+    #   (a=2, p=3): D=7; negatives at 3, 1, 7, 10; 7 ties and is not
+    #               farther, so 10 -> 4 + 7 - 10 = 1
+    #   (a=3, p=2): D=7; negatives at 4, 6, 14, 17; 14 -> 4 + 7 - 14 < 0 -> 0
+    # Anchors 4 and 5 are alone in their labels: no pair. Mean over 4 pairs.
+    embeddings = np.array([[0.0], [2.0], [3.0], [-4.0], [10.0], [13.0]], "float32")
+    labels = np.array([0, 0, 1, 1, 2, 3])
+    got = triplet_semihard_loss(labels, embeddings, margin=4.0)
+    np.testing.assert_allclose(as_numpy(got), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        np_semihard(labels, np_distance_matrix(embeddings, "L2"), 4.0), 1.0
+    )
+
+
+def test_semihard_falls_back_to_the_farthest_negative():
+    # Positive pair at distance 12; negatives of anchor 0 at 3 and 10, of
+    # anchor 1 at 9 and 2; none farther than 12, so the farthest is used:
+    # (1 + 12 - 10 + 1 + 12 - 9) / 2 = 3.5.
+    embeddings = np.array([[0.0], [12.0], [3.0], [10.0]], "float32")
+    labels = np.array([0, 0, 1, 2])
+    got = triplet_semihard_loss(labels, embeddings, margin=1.0)
+    np.testing.assert_allclose(as_numpy(got), 3.5, rtol=1e-6)
+
+
+def test_semihard_without_any_positive_pair_is_zero_not_nan():
+    # All labels distinct: no (anchor, positive) pair. TF Addons divides 0 by
+    # 0 here and returns NaN; this returns 0.
+    embeddings = np.array([[0.0], [2.0], [3.0]], "float32")
+    got = triplet_semihard_loss(np.array([0, 1, 2]), embeddings, margin=4.0)
+    assert as_numpy(got) == 0.0
+    single = triplet_semihard_loss(np.array([7]), embeddings[:1], margin=4.0)
+    assert as_numpy(single) == 0.0
+
+
+def test_semihard_with_one_label_only():
+    # No negatives: each pair pays margin + D(a, p) - (smallest entry of the
+    # anchor's row, its distance 0 to itself). Distances 2, 3, 2, 1, 3, 1 over
+    # the six ordered pairs: (6 * 1 + 12) / 6 = 3.
+    embeddings = np.array([[0.0], [2.0], [3.0]], "float32")
+    got = triplet_semihard_loss(np.array([5, 5, 5]), embeddings, margin=1.0)
+    np.testing.assert_allclose(as_numpy(got), 3.0, rtol=1e-6)
+
+
+# --------------------------------------------------------------------- hard
+
+
+@pytest.mark.parametrize("metric", [*METRICS, *CALLABLES])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("label_shape", ["flat", "column"])
+def test_hard_matches_reference(batch, metric, soft, label_shape):
+    labels, embeddings = batch
+    if label_shape == "column":
+        labels = labels[:, None]
+    expected = np_hard(labels, reference_distances(embeddings, metric), 1.0, soft)
+    got = triplet_hard_loss(
+        labels, embeddings, soft=soft, distance_metric=to_metric(metric)
+    )
+    loss = TripletHardLoss(soft=soft, distance_metric=to_metric(metric))
+    assert ops.shape(got) == ()
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1e-5)
+    np.testing.assert_allclose(as_numpy(loss(labels, embeddings)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_hard_margin_zero(batch, metric):
+    labels, embeddings = batch
+    expected = np_hard(labels, reference_distances(embeddings, metric), 0.0)
+    got = triplet_hard_loss(labels, embeddings, margin=0.0, distance_metric=metric)
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_hard_by_hand():
+    # Same points as test_semihard_by_hand, margin 4:
+    #   anchor 0: hardest positive 2, hardest negative 3  -> gap -1 -> 3
+    #   anchor 1: hardest positive 2, hardest negative 1  -> gap  1 -> 5
+    #   anchor 2: hardest positive 7, hardest negative 1  -> gap  6 -> 10
+    #   anchor 3: hardest positive 7, hardest negative 4  -> gap  3 -> 7
+    #   anchors 4 and 5: no positive, so 0 (the distance to itself);
+    #             hardest negative 3 (each other) -> gap -3 -> 1
+    # Mean over the 6 anchors: 27 / 6 = 4.5.
+    embeddings = np.array([[0.0], [2.0], [3.0], [-4.0], [10.0], [13.0]], "float32")
+    labels = np.array([0, 0, 1, 1, 2, 3])
+    hard = triplet_hard_loss(labels, embeddings, margin=4.0)
+    np.testing.assert_allclose(as_numpy(hard), 4.5, rtol=1e-6)
+    soft = triplet_hard_loss(labels, embeddings, soft=True)
+    gaps = np.array([-1.0, 1.0, 6.0, 3.0, -3.0, -3.0])
+    np.testing.assert_allclose(
+        as_numpy(soft), np.mean(np.log1p(np.exp(gaps))), rtol=1e-6
+    )
+
+
+def test_hard_without_positives_uses_zero():
+    # All labels distinct: each anchor's hardest positive is 0 and its
+    # hardest negative its nearest neighbour (2, 1, 1):
+    # (4 - 2 + 4 - 1 + 4 - 1) / 3 = 8 / 3.
+    embeddings = np.array([[0.0], [2.0], [3.0]], "float32")
+    got = triplet_hard_loss(np.array([0, 1, 2]), embeddings, margin=4.0)
+    np.testing.assert_allclose(as_numpy(got), 8.0 / 3.0, rtol=1e-6)
+    # A batch of one: both sets empty, both ends of the row are 0: margin.
+    single = triplet_hard_loss(np.array([0]), embeddings[:1], margin=4.0)
+    np.testing.assert_allclose(as_numpy(single), 4.0)
+
+
+def test_hard_with_one_label_only_costs_the_margin():
+    # No negative: the hardest negative is the row's largest entry, which is
+    # the hardest positive, so each anchor costs exactly the margin.
+    embeddings = np.array([[0.0], [2.0], [3.0]], "float32")
+    labels = np.array([5, 5, 5])
+    np.testing.assert_allclose(
+        as_numpy(triplet_hard_loss(labels, embeddings, margin=0.7)), 0.7, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        as_numpy(triplet_hard_loss(labels, embeddings, soft=True)),
+        math.log(2.0),
+        rtol=1e-6,
+    )
+
+
+def test_hard_soft_is_finite_for_huge_gaps():
+    # Squared-L2 on the points 0, 100, 1 with labels [0, 0, 1]:
+    #   anchor 0: 10000 - 1    = 9999
+    #   anchor 1: 10000 - 9801 = 199
+    #   anchor 2: 0 - 1        = -1
+    # log(1 + exp(9999)) = 9999 + log1p(exp(-9999)); TF Addons' log1p(exp())
+    # overflows to inf in float32 here.
+    embeddings = np.array([[0.0], [100.0], [1.0]], "float32")
+    got = triplet_hard_loss(
+        np.array([0, 0, 1]), embeddings, soft=True, distance_metric="squared-L2"
+    )
+    expected = (9999.0 + 199.0 + math.log1p(math.exp(-1.0))) / 3.0
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1e-6)
+
+
+def test_empty_sets_fall_back_to_the_row_extremes():
+    # With one_minus_dot on 1-D points, D[i, j] = 1 - x_i x_j, the diagonal
+    # is not the row's minimum, so "the row's smallest entry" and "the
+    # distance to itself" differ. Points 1, 3, 2:
+    #   row 0: [0, -2, -1]; row 1: [-2, -8, -5]; row 2: [-1, -5, -3]
+    points = np.array([[1.0], [3.0], [2.0]], "float32")
+    # Hard, labels [0, 1, 1], margin 1:
+    #   anchor 0 has no positive: hardest positive = row minimum -2;
+    #            hardest negative min(-2, -1) = -2 -> gap 0 -> 1
+    #   anchor 1: positive -5, negative -2 -> gap -3 -> 0
+    #   anchor 2: positive -5, negative -1 -> gap -4 -> 0
+    hard = triplet_hard_loss(
+        np.array([0, 1, 1]), points, margin=1.0, distance_metric=one_minus_dot
+    )
+    np.testing.assert_allclose(as_numpy(hard), 1.0 / 3.0, rtol=1e-6)
+    # One label only on points 1, 3: rows [0, -2] and [-2, -8], margin 1.
+    # Semi-hard: no negatives, each pair uses its row's minimum:
+    #   (0, 1): 1 + (-2) - (-2) = 1;  (1, 0): 1 + (-2) - (-8) = 7 -> mean 4
+    # Hard: the hardest negative is the row's maximum:
+    #   anchor 0: -2 - 0 + 1 < 0 -> 0;  anchor 1: -2 - (-2) + 1 = 1 -> mean 0.5
+    labels = np.array([0, 0])
+    semihard = triplet_semihard_loss(
+        labels, points[:2], margin=1.0, distance_metric=one_minus_dot
+    )
+    hard = triplet_hard_loss(
+        labels, points[:2], margin=1.0, distance_metric=one_minus_dot
+    )
+    np.testing.assert_allclose(as_numpy(semihard), 4.0, rtol=1e-6)
+    np.testing.assert_allclose(as_numpy(hard), 0.5, rtol=1e-6)
+
+
+# ------------------------------------------------------------ shared edges
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_identical_embeddings_cost_the_margin(metric):
+    # All distances are 0 (exactly: the rows are exact in float32), so no
+    # negative is farther than a positive and every gap is 0.
+    embeddings = np.tile(np.array([[1.0, 0.0]], "float32"), (4, 1))
+    labels = np.array([0, 0, 1, 1])
+    semihard = triplet_semihard_loss(
+        labels, embeddings, margin=0.7, distance_metric=metric
+    )
+    hard = triplet_hard_loss(labels, embeddings, margin=0.7, distance_metric=metric)
+    soft = triplet_hard_loss(labels, embeddings, soft=True, distance_metric=metric)
+    np.testing.assert_allclose(as_numpy(semihard), 0.7, rtol=1e-6)
+    np.testing.assert_allclose(as_numpy(hard), 0.7, rtol=1e-6)
+    np.testing.assert_allclose(as_numpy(soft), math.log(2.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e3])
+def test_extreme_scales_match_reference(rng, scale):
+    embeddings = (rng.normal(size=(10, 3)) * scale).astype("float32")
+    labels = np.array([0, 1, 0, 1, 0, 1, 2, 2, 2, 3])
+    for metric in METRICS:
+        distances = reference_distances(embeddings, metric)
+        margin = 0.5 * float(np.median(distances))
+        np.testing.assert_allclose(
+            as_numpy(
+                triplet_semihard_loss(
+                    labels, embeddings, margin=margin, distance_metric=metric
+                )
+            ),
+            np_semihard(labels, distances, margin),
+            rtol=1e-4,
+        )
+        np.testing.assert_allclose(
+            as_numpy(
+                triplet_hard_loss(
+                    labels, embeddings, margin=margin, distance_metric=metric
+                )
+            ),
+            np_hard(labels, distances, margin),
+            rtol=1e-4,
+        )
+
+
+def _gradients(loss_fn, embeddings):
+    import tensorflow as tf
+
+    variable = tf.Variable(embeddings)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(variable)
+    return loss.numpy(), tape.gradient(loss, variable).numpy()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_gradients_are_finite_for_identical_embeddings(rng, metric):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("gradient check written with tf.GradientTape")
+    labels = np.array([0, 0, 1, 1])
+    everything_equal = np.tile(np.array([[0.5, -1.0, 2.0]], "float32"), (4, 1))
+    # A duplicated positive pair (rows 0 and 1) among distinct rows.
+    pair_equal = rng.normal(size=(4, 3)).astype("float32")
+    pair_equal[1] = pair_equal[0]
+    for embeddings in (everything_equal, pair_equal):
+        for loss_fn in (
+            lambda x: triplet_semihard_loss(labels, x, distance_metric=metric),
+            lambda x: triplet_hard_loss(labels, x, distance_metric=metric),
+            lambda x: triplet_hard_loss(labels, x, soft=True, distance_metric=metric),
+        ):
+            loss, gradient = _gradients(loss_fn, embeddings)
+            assert np.isfinite(loss)
+            assert np.all(np.isfinite(gradient))
+
+
+# -------------------------------------------------------------- half floats
+
+
+@pytest.mark.parametrize(
+    "dtype, rtol", [("float16", 2e-3), ("bfloat16", 1.6e-2)], ids=["f16", "bf16"]
+)
+def test_half_precision_functions(batch, dtype, rtol):
+    labels, embeddings = batch
+    half = ops.cast(embeddings, dtype)
+    rounded = as_numpy(half)  # the inputs the loss actually sees
+    for metric in METRICS:
+        distances = reference_distances(rounded, metric)
+        semihard = triplet_semihard_loss(labels, half, distance_metric=metric)
+        hard = triplet_hard_loss(labels, half, soft=True, distance_metric=metric)
+        # Computed in float32, returned in the input's dtype (as TF Addons).
+        assert keras.backend.standardize_dtype(semihard.dtype) == dtype
+        assert keras.backend.standardize_dtype(hard.dtype) == dtype
+        np.testing.assert_allclose(
+            as_numpy(semihard), np_semihard(labels, distances, 1.0), rtol=rtol
+        )
+        np.testing.assert_allclose(
+            as_numpy(hard), np_hard(labels, distances, 1.0, soft=True), rtol=rtol
+        )
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_classes(batch, dtype):
+    labels, embeddings = batch
+    half = ops.cast(embeddings, dtype)
+    rounded = as_numpy(half)
+    expected = np_semihard(labels, reference_distances(rounded, "L2"), 1.0)
+    # Keras 3 casts the inputs to the loss's dtype, float32 by default: the
+    # half embeddings are widened exactly and the loss comes back in float32.
+    default = TripletSemiHardLoss()(labels, half)
+    assert keras.backend.standardize_dtype(default.dtype) == "float32"
+    np.testing.assert_allclose(as_numpy(default), expected, rtol=1e-5)
+    # dtype= gives TF Addons' result dtype.
+    matching = TripletSemiHardLoss(dtype=dtype)(labels, half)
+    assert keras.backend.standardize_dtype(matching.dtype) == dtype
+    np.testing.assert_allclose(as_numpy(matching), expected, rtol=1.6e-2)
+
+
+# -------------------------------------------------------------------- hinge
+
+
+@pytest.mark.parametrize("distance", ["l2", "squared_l2", "cosine"])
+@pytest.mark.parametrize("margin", [0.0, 0.1, 0.5])
+def test_hinge_matches_reference(rng, distance, margin):
+    anchor, positive, negative = rng.normal(size=(3, 9, 4)).astype("float32")
+    expected = np_hinge(anchor, positive, negative, margin, distance)
+    # The data exercise both sides of the hinge.
+    assert (expected == 0.0).any() and (expected > 0.0).any()
+    got = triplet_hinge_loss(
+        anchor, positive, negative, margin=margin, distance=distance
+    )
+    assert ops.shape(got) == (9,)
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1e-5, atol=1e-6)
+    stacked = np.stack([anchor, positive, negative], axis=1)
+    loss = TripletHingeLoss(margin=margin, distance=distance)
+    np.testing.assert_allclose(
+        as_numpy(loss(np.zeros(9), stacked)), expected.mean(), rtol=1e-5, atol=1e-6
+    )
+    per_triplet = TripletHingeLoss(margin=margin, distance=distance, reduction=None)
+    np.testing.assert_allclose(
+        as_numpy(per_triplet(np.zeros(9), stacked)), expected, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_hinge_by_hand():
+    # anchor (0, 0), positive (3, 4), negative (6, 8): L2 distances 5 and 10.
+    #   margin 6: 6 + 5 - 10 = 1;  squared: 6 + 25 - 100 < 0 -> 0
+    anchor = np.array([[0.0, 0.0]], "float32")
+    positive = np.array([[3.0, 4.0]], "float32")
+    negative = np.array([[6.0, 8.0]], "float32")
+    l2 = triplet_hinge_loss(anchor, positive, negative, margin=6.0)
+    squared = triplet_hinge_loss(
+        anchor, positive, negative, margin=6.0, distance="squared_l2"
+    )
+    np.testing.assert_allclose(as_numpy(l2), [1.0], rtol=1e-6)
+    np.testing.assert_array_equal(as_numpy(squared), [0.0])
+
+
+@pytest.mark.parametrize("distance", ["l2", "squared_l2", "cosine"])
+def test_hinge_identical_embeddings(distance):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("gradient check written with tf.GradientTape")
+    import tensorflow as tf
+
+    # Anchor, positive and negative all equal: both distances 0, loss = margin.
+    same = tf.Variable(np.tile(np.array([[1.0, 2.0, 2.0]], "float32"), (3, 1)))
+    with tf.GradientTape() as tape:
+        per_triplet = triplet_hinge_loss(
+            same, same, same, margin=0.25, distance=distance
+        )
+        total = tf.reduce_sum(per_triplet)
+    gradient = tape.gradient(total, same).numpy()
+    np.testing.assert_allclose(per_triplet.numpy(), [0.25] * 3, atol=1e-6)
+    assert np.all(np.isfinite(gradient))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_hinge_half_precision(rng, dtype):
+    anchor, positive, negative = (
+        ops.cast(x, dtype) for x in rng.normal(size=(3, 6, 4)).astype("float32")
+    )
+    got = triplet_hinge_loss(anchor, positive, negative, margin=1.0)
+    assert keras.backend.standardize_dtype(got.dtype) == dtype
+    expected = np_hinge(
+        as_numpy(anchor), as_numpy(positive), as_numpy(negative), 1.0, "l2"
+    )
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1.6e-2, atol=1e-2)
+
+
+# ------------------------------------------------------------ Keras plumbing
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none", None])
+def test_batch_losses_return_one_scalar_under_every_reduction(batch, reduction):
+    # As TF Addons' classes, whose reduction NONE passed the scalar through.
+    labels, embeddings = batch
+    expected = np_semihard(labels, reference_distances(embeddings, "L2"), 1.0)
+    got = TripletSemiHardLoss(reduction=reduction)(labels, embeddings)
+    assert ops.shape(got) == ()
+    np.testing.assert_allclose(as_numpy(got), expected, rtol=1e-5)
+
+
+def test_batch_losses_are_divided_by_the_replica_count(batch, monkeypatch):
+    # Keras divides per-sample losses by the number of replicas and leaves
+    # scalars alone; the classes divide their scalar so that the gradients
+    # summed over replicas average, as for every other Keras loss.
+    labels, embeddings = batch
+    plain = as_numpy(triplet_hard_loss(labels, embeddings))
+    monkeypatch.setattr(_backend, "_num_replicas", lambda: 2)
+    np.testing.assert_allclose(
+        as_numpy(TripletHardLoss()(labels, embeddings)), plain / 2, rtol=1e-6
+    )
+    # "sum" is never divided, by Keras or here.
+    np.testing.assert_allclose(
+        as_numpy(TripletHardLoss(reduction="sum")(labels, embeddings)),
+        plain,
+        rtol=1e-6,
+    )
+    # With sample weights the values are per sample and Keras divides them
+    # itself (by its own replica count, 1 here): no second division.
+    weighted = TripletHardLoss()(labels, embeddings, sample_weight=np.ones(12))
+    np.testing.assert_allclose(as_numpy(weighted), plain, rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss_class", [TripletSemiHardLoss, TripletHardLoss])
+@pytest.mark.parametrize("label_shape", [(24,), (24, 1)])
+def test_compiled_model_reports_the_reference_loss(rng, loss_class, label_shape):
+    x = rng.normal(size=(24, 6)).astype("float32")
+    labels = rng.integers(0, 4, size=label_shape)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4), keras.layers.UnitNormalization()]
+    )
+    model.compile(loss=loss_class(margin=0.5))
+    reported = model.evaluate(x, labels, batch_size=24, verbose=0)
+    embeddings = model.predict(x, batch_size=24, verbose=0)
+    distances = reference_distances(embeddings, "L2")
+    if loss_class is TripletSemiHardLoss:
+        expected = np_semihard(labels, distances, 0.5)
+    else:
+        expected = np_hard(labels, distances, 0.5)
+    np.testing.assert_allclose(reported, expected, rtol=1e-5)
+
+
+NON_DEFAULTS = {
+    TripletHingeLoss: {"margin": 0.4, "distance": "cosine"},
+    TripletSemiHardLoss: {"margin": 0.25, "distance_metric": manhattan_distance},
+    TripletHardLoss: {"margin": 0.3, "soft": True, "distance_metric": "angular"},
+}
+
+
+@pytest.mark.parametrize("loss_class", list(NON_DEFAULTS), ids=lambda c: c.__name__)
+def test_config_round_trip(loss_class):
+    loss = loss_class(
+        **NON_DEFAULTS[loss_class], name="custom", reduction="sum", dtype="float64"
+    )
+    config = loss.get_config()
+    parameters = set(inspect.signature(loss_class).parameters) - {"kwargs"}
+    assert parameters | {"reduction", "dtype"} == set(config)
+    assert config["name"] == "custom"
+    assert config["reduction"] == "sum"
+    assert config["dtype"] == "float64"
+    restored = loss_class.from_config(config)
+    assert restored.get_config() == config
+    for key, value in NON_DEFAULTS[loss_class].items():
+        assert getattr(restored, key) == value
+
+    serialized = keras.saving.serialize_keras_object(loss)
+    assert serialized["registered_name"] == f"keras_stability>{loss_class.__name__}"
+    for revived in (
+        keras.saving.deserialize_keras_object(serialized),
+        keras.losses.get(serialized),
+        keras.losses.deserialize(keras.losses.serialize(loss)),
+    ):
+        assert type(revived) is loss_class
+        assert revived.get_config() == config
+
+
+def test_registered_names():
+    for obj in (
+        TripletHingeLoss,
+        TripletSemiHardLoss,
+        TripletHardLoss,
+        triplet_semihard_loss,
+        triplet_hard_loss,
+    ):
+        name = f"keras_stability>{obj.__name__}"
+        assert keras.saving.get_registered_name(obj) == name
+        assert keras.saving.get_registered_object(name) is obj
+
+
+# --------------------------------------------------------------- validation
+
+
+def test_margin_validation():
+    message = r"`margin` must be >= 0. Received: margin=-1$"
+    with pytest.raises(ValueError, match=message):
+        TripletHingeLoss(margin=-1)
+    with pytest.raises(ValueError, match=message):
+        TripletSemiHardLoss(margin=-1)
+    with pytest.raises(ValueError, match=message):
+        TripletHardLoss(margin=-1)
+    with pytest.raises(ValueError, match=message):
+        triplet_hinge_loss(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)), -1)
+    with pytest.raises(ValueError, match=message):
+        triplet_semihard_loss(np.zeros(2), np.zeros((2, 2)), margin=-1)
+    with pytest.raises(
+        ValueError, match=r"`margin` must be >= 0. Received: margin=nan"
+    ):
+        triplet_hard_loss(np.zeros(2), np.zeros((2, 2)), margin=float("nan"))
+    with pytest.raises(
+        ValueError, match=r"`margin` must be a number >= 0. Received: margin='1'"
+    ):
+        TripletHardLoss(margin="1")
+
+
+def test_distance_validation():
+    with pytest.raises(
+        ValueError,
+        match=r"`distance` must be one of 'l2', 'squared_l2', 'cosine'\. "
+        r"Received: distance='L2'",
+    ):
+        TripletHingeLoss(distance="L2")
+    with pytest.raises(ValueError, match=r"Received: distance='angular'"):
+        triplet_hinge_loss(
+            np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)), distance="angular"
+        )
+    metric_message = (
+        r"`distance_metric` must be one of 'L2', 'squared-L2', 'angular' or a "
+        r"callable\. Received: distance_metric='l2'"
+    )
+    with pytest.raises(ValueError, match=metric_message):
+        TripletSemiHardLoss(distance_metric="l2")
+    with pytest.raises(ValueError, match=metric_message):
+        TripletHardLoss(distance_metric="l2")
+    with pytest.raises(ValueError, match=metric_message):
+        triplet_hard_loss(np.zeros(2), np.zeros((2, 2)), distance_metric="l2")
+    with pytest.raises(
+        ValueError,
+        match=r"`distance` must be one of 'L2', 'squared-L2', 'angular'\. "
+        r"Received: distance='cosine'",
+    ):
+        pairwise_distance(np.zeros((2, 2)), distance="cosine")
+
+
+def test_soft_validation():
+    message = r"`soft` must be a bool\. Received: soft='yes'"
+    with pytest.raises(ValueError, match=message):
+        TripletHardLoss(soft="yes")
+    with pytest.raises(ValueError, match=message):
+        triplet_hard_loss(np.zeros(2), np.zeros((2, 2)), soft="yes")
