@@ -13,18 +13,31 @@ every loss of the library is found in one module.
 import keras
 from keras import ops
 
+from keras_stability.triplet import TripletHardLoss
+from keras_stability.triplet import TripletHingeLoss
+from keras_stability.triplet import TripletSemiHardLoss
+from keras_stability.triplet import triplet_hard_loss
+from keras_stability.triplet import triplet_hinge_loss
+from keras_stability.triplet import triplet_semihard_loss
+
 __all__ = [
     "CrossEntropy",
     "JensenShannonDivergence",
     "KLDivergence",
     "L2Distance",
     "SquaredL2Distance",
+    "TripletHardLoss",
+    "TripletHingeLoss",
+    "TripletSemiHardLoss",
     "cross_entropy",
     "get",
     "jensen_shannon_divergence",
     "kl_divergence",
     "l2_distance",
     "squared_l2_distance",
+    "triplet_hard_loss",
+    "triplet_hinge_loss",
+    "triplet_semihard_loss",
 ]
 
 
