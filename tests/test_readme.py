@@ -1,0 +1,34 @@
+"""The README's quick start runs as written."""
+
+import pathlib
+import re
+
+import keras
+import numpy as np
+
+from keras_stability import StabilityModel
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _quick_start_code():
+    text = README.read_text()
+    section = text.split("## Quick start", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_quick_start_runs(tmp_path, monkeypatch):
+    code = _quick_start_code()
+    assert len(code.strip().splitlines()) <= 16
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README quick start", "exec"), namespace)
+    model = namespace["model"]
+    assert model.history.history["stability_loss"][-1] > 0
+    loaded = keras.saving.load_model(tmp_path / "stable.keras")
+    assert isinstance(loaded, StabilityModel) and loaded.alpha == model.alpha
+    x = namespace["x_train"][:4]
+    np.testing.assert_array_equal(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
+    assert (tmp_path / "stable_savedmodel" / "saved_model.pb").exists()
