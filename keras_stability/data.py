@@ -10,7 +10,20 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["iterate_batches", "load_digits", "load_image_folder"]
+__all__ = [
+    "CLEAN_KEY",
+    "PERTURBED_KEY",
+    "iterate_batches",
+    "load_digits",
+    "load_image_folder",
+    "split_perturbed_copy",
+    "with_perturbed_copy",
+]
+
+# A batch that already carries its perturbed copy is the dict
+# {CLEAN_KEY: x, PERTURBED_KEY: x'} in place of x.
+CLEAN_KEY = "keras_stability_clean"
+PERTURBED_KEY = "keras_stability_perturbed"
 
 
 def load_digits(image_size=32, test_fraction=0.25, seed=0):
@@ -148,3 +161,77 @@ def iterate_batches(data, y=None, batch_size=128):
         "`data` must be a NumPy array, a tensor or a tf.data.Dataset. "
         f"Received: {type(data).__name__}"
     )
+
+
+def split_perturbed_copy(x):
+    """`(clean, perturbed)` of a batch from `with_perturbed_copy`, else `(x, None)`."""
+    if isinstance(x, dict) and set(x) == {CLEAN_KEY, PERTURBED_KEY}:
+        return x[CLEAN_KEY], x[PERTURBED_KEY]
+    return x, None
+
+
+def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=None):
+    """Adds each batch's perturbed copy in the `tf.data` pipeline.
+
+    Maps batches `x`, `(x, y)` or `(x, y, sample_weight)` to the same with
+    `x` replaced by `{CLEAN_KEY: x, PERTURBED_KEY: perturbation(x)}`, which
+    `StabilityModel` takes in place of perturbing inside its step. Use it
+    for perturbations that run on the host (libjpeg JPEG) while an
+    accelerator trains: a parallel map computes the copies and `prefetch`
+    keeps them ahead of the step.
+
+    The perturbation of each batch is drawn from `(seed, r)` with `r` from
+    `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`: the
+    copies differ from epoch to epoch and are the same from run to run.
+
+    Args:
+        dataset: a batched `tf.data.Dataset`.
+        perturbation: a `keras_stability.perturbations.Perturbation`, any
+            Keras layer (called with `training=True`) or a callable.
+        seed: int seed of the copies. Defaults to 0.
+        num_parallel_calls: for `Dataset.map`. Defaults to `None`
+            (`tf.data.AUTOTUNE`).
+
+    Returns:
+        The mapped, prefetched dataset.
+    """
+    from keras_stability._backend import require_tensorflow
+    from keras_stability._seeds import StepSeed
+    from keras_stability.perturbations import Perturbation
+
+    tf = require_tensorflow("keras_stability.data.with_perturbed_copy")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+    if not callable(perturbation):
+        raise ValueError(
+            "`perturbation` must be a layer or a callable. "
+            f"Received: perturbation={perturbation!r}"
+        )
+
+    def perturb(x, draw):
+        if isinstance(perturbation, Perturbation):
+            pair = tf.stack([tf.constant(seed, tf.int64), draw])
+            seed_object = StepSeed(pair)
+            return keras.tree.map_structure(
+                lambda t: perturbation(t, training=True, seed=seed_object), x
+            )
+        if isinstance(perturbation, keras.layers.Layer):
+            return perturbation(x, training=True)
+        return perturbation(x)
+
+    def add_copy(batch, draw):
+        if isinstance(batch, tuple):
+            x, rest = batch[0], batch[1:]
+        else:
+            x, rest = batch, ()
+        pair = {CLEAN_KEY: x, PERTURBED_KEY: perturb(x, draw)}
+        return (pair, *rest) if rest else pair
+
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    zipped = tf.data.Dataset.zip((dataset, draws))
+    mapped = zipped.map(
+        add_copy,
+        num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return mapped.prefetch(tf.data.AUTOTUNE)

@@ -12,6 +12,7 @@ from keras_stability._backend import replica_id
 from keras_stability._backend import unscale_for_replicas
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
+from keras_stability.data import split_perturbed_copy
 from keras_stability.perturbations import GaussianNoise
 from keras_stability.perturbations import Perturbation
 
@@ -190,6 +191,16 @@ class StabilityModel(keras.Model):
         )
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
 
+    def __call__(self, *args, **kwargs):
+        # A batch from `data.with_perturbed_copy`: the forward pass is on x.
+        if args:
+            args = (split_perturbed_copy(args[0])[0], *args[1:])
+        return super().__call__(*args, **kwargs)
+
+    def call(self, inputs, *args, **kwargs):
+        # JAX's stateless_call reaches `call` without `__call__`.
+        return super().call(split_perturbed_copy(inputs)[0], *args, **kwargs)
+
     @classmethod
     def from_model(cls, model, inputs=None, **kwargs):
         """Wraps an existing model, sharing its layers and weights.
@@ -238,7 +249,10 @@ class StabilityModel(keras.Model):
                 sample_weight=sample_weight,
                 training=training,
             )
-        term = self._stability_term(x, y_pred, sample_weight, training)
+        x, x_perturbed = split_perturbed_copy(x)
+        if x_perturbed is None:
+            x_perturbed = self._perturb(x, self._step_seed(training))
+        term = self._stability_term(x_perturbed, y_pred, sample_weight, training)
         batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
         self.stability_loss_tracker.update_state(
             unscale_for_replicas(term), sample_weight=batch_size
@@ -248,10 +262,8 @@ class StabilityModel(keras.Model):
             ops.multiply(ops.cast(self.alpha, term.dtype), term),
         )
 
-    def _stability_term(self, x, y_pred, sample_weight, training):
-        x_perturbed = keras.tree.map_structure(
-            ops.stop_gradient, self._perturb(x, self._step_seed(training))
-        )
+    def _stability_term(self, x_perturbed, y_pred, sample_weight, training):
+        x_perturbed = keras.tree.map_structure(ops.stop_gradient, x_perturbed)
         y_perturbed = self(x_perturbed, training=training)
         if self.stop_gradient_clean:
             y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)

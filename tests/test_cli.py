@@ -3,7 +3,6 @@
 import json
 
 import keras
-import numpy as np
 import pytest
 
 from keras_stability import cli
@@ -151,15 +150,3 @@ def test_help_for_every_command(capsys):
             cli.main(argv)
         assert exit_info.value.code == 0
         assert "usage: keras-stability" in capsys.readouterr().out
-
-
-def test_load_digits_split_is_stratified_and_fixed():
-    from keras_stability import data
-
-    (x_train, y_train), (x_test, y_test) = data.load_digits()
-    assert x_train.shape[1:] == (32, 32, 1) and len(x_train) + len(x_test) == 1797
-    assert 0.0 <= x_train.min() and x_train.max() <= 1.0
-    counts = np.bincount(y_test, minlength=10)
-    assert np.all(np.abs(counts - np.bincount(y_train) / 3) <= 2)
-    (_, _), (x_again, _) = data.load_digits()
-    np.testing.assert_array_equal(x_test, x_again)
