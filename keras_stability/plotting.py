@@ -3,9 +3,11 @@
 matplotlib is an optional dependency (`pip install 'keras-stability[examples]'`).
 """
 
+import numpy as np
+
 from keras_stability.evaluation import severity_table
 
-__all__ = ["plot_robustness"]
+__all__ = ["plot_distance_cdf", "plot_precision_recall", "plot_robustness"]
 
 _FAMILY_AXIS = {
     "jpeg": "JPEG quality (lower is stronger)",
@@ -92,6 +94,135 @@ def plot_robustness(reports, path, spreads=None):
     axes[0][0].legend(fontsize="small")
     if has_accuracy:
         fig.text(0.01, 0.01, "dotted: clean accuracy", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _check_curves(curves, name):
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError(
+            f"`{name}` must be a non-empty dict label -> values. "
+            f"Received: {name}={curves!r}"
+        )
+
+
+def plot_precision_recall(curves, path, title=None):
+    """Plots near-duplicate precision-recall curves of several models on one axes.
+
+    Each curve is drawn as the step function whose area is its average
+    precision: precision `P_k` over recall `(R_{k-1}, R_k]`. A result list
+    (one per seed) is drawn as thin lines of one colour, one per seed, and
+    its legend entry gives the mean and standard deviation of PR-AUC over
+    the seeds; a single result is one thick line. The dotted line of a
+    model's colour is the positive share, the precision of chance.
+
+    Args:
+        curves: dict label -> a result of
+            `keras_stability.evaluation.near_duplicate_pr`, or a list of them
+            (one per seed).
+        path: the PNG file to write.
+        title: the axes' title. Defaults to `None` (no title).
+
+    Returns:
+        `path`.
+    """
+    _check_curves(curves, "curves")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (label, results) in enumerate(curves.items()):
+        if isinstance(results, dict):
+            results = [results]
+        if not results:
+            raise ValueError(f"`curves[{label!r}]` holds no result.")
+        colour = colours[index % len(colours)]
+        areas = [result["pr_auc"] for result in results]
+        if len(results) == 1:
+            text = f"{label} (PR-AUC {areas[0]:.3f})"
+        else:
+            text = (
+                f"{label} (PR-AUC {np.mean(areas):.3f} ± {np.std(areas):.3f}, "
+                f"{len(results)} seeds)"
+            )
+        for seed_index, result in enumerate(results):
+            recall = np.r_[0.0, result["recall"]]
+            precision = np.r_[result["precision"][0], result["precision"]]
+            ax.plot(
+                recall,
+                precision,
+                drawstyle="steps-pre",
+                color=colour,
+                linewidth=2.0 if len(results) == 1 else 1.0,
+                alpha=1.0 if len(results) == 1 else 0.7,
+                label=text if seed_index == 0 else None,
+            )
+        ax.axhline(
+            np.mean([result["positive_share"] for result in results]),
+            color=colour,
+            linestyle=":",
+            linewidth=1,
+        )
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower left")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_distance_cdf(distances, path, title=None):
+    """Plots the empirical CDF of feature distances D(f(x), f(x')), one per model.
+
+    The paper's direct picture of stability: the further left a model's
+    curve, the closer its embeddings of distorted copies stay to those of
+    the originals. Compare models whose embeddings share a scale (for
+    instance L2-normalised ones). The legend gives each model's median
+    distance.
+
+    Args:
+        distances: dict label -> 1-D array of distances, e.g. from
+            `keras_stability.evaluation.feature_distances`.
+        path: the PNG file to write.
+        title: the axes' title. Defaults to `None` (no title).
+
+    Returns:
+        `path`.
+    """
+    _check_curves(distances, "distances")
+    values = {}
+    for label, array in distances.items():
+        array = np.asarray(array, "float64")
+        if array.ndim != 1 or array.size == 0:
+            raise ValueError(
+                f"`distances[{label!r}]` must be a non-empty 1-D array. "
+                f"Received shape {array.shape}."
+            )
+        values[label] = np.sort(array)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.0, 4.2))
+    for label, array in values.items():
+        share = np.arange(1, array.size + 1) / array.size
+        ax.plot(
+            np.r_[0.0, array],
+            np.r_[0.0, share],
+            drawstyle="steps-post",
+            label=f"{label} (median {np.median(array):.3f})",
+        )
+    ax.set_xlabel("feature distance D(f(x), f(x'))")
+    ax.set_ylabel("share of images")
+    ax.set_ylim(0.0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
