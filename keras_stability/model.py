@@ -5,6 +5,7 @@ import numbers
 import random
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_stability import losses as stability_losses
@@ -30,6 +31,12 @@ def default_perturbation():
     """
     return GaussianNoise(stddev=0.04)
 
+
+_DISTRIBUTION_LOSSES = (
+    stability_losses.KLDivergence,
+    stability_losses.CrossEntropy,
+    stability_losses.JensenShannonDivergence,
+)
 
 # `evaluate` perturbs with the step slot set to this value, which training
 # never reaches, so validation stability is repeatable and independent of
@@ -161,11 +168,12 @@ class StabilityModel(keras.Model):
             if isinstance(stability_outputs, str):
                 stability_outputs = [stability_outputs]
             stability_outputs = list(stability_outputs)
-            unknown = [n for n in stability_outputs if n not in self.output_names]
+            known = [a for aliases in self._output_aliases() for a in aliases]
+            unknown = [n for n in stability_outputs if n not in known]
             if unknown or not stability_outputs:
                 raise ValueError(
                     "`stability_outputs` must name outputs of the model, one of "
-                    f"{self.output_names}. Received: "
+                    f"{known}. Received: "
                     f"stability_outputs={stability_outputs!r}"
                 )
         self.perturbation = perturbation
@@ -178,6 +186,7 @@ class StabilityModel(keras.Model):
         self._stability_loss_fn = stability_losses.get(
             stability_loss, from_logits=self.from_logits
         )
+        self._check_outputs_fit_loss()
         initial_seed = seed if seed is not None else random.randint(1, 2**30)
         self.perturbation_seed = self.add_weight(
             shape=(2,),
@@ -190,6 +199,27 @@ class StabilityModel(keras.Model):
             name="perturbation_seed",
         )
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
+
+    def _check_outputs_fit_loss(self):
+        """Distribution losses need a class axis of at least two entries."""
+        if not isinstance(self._stability_loss_fn, _DISTRIBUTION_LOSSES):
+            return
+        for aliases, output in zip(
+            self._output_aliases(), keras.tree.flatten(self.outputs), strict=True
+        ):
+            name = aliases[0]
+            if self.stability_outputs is not None and not any(
+                alias in self.stability_outputs for alias in aliases
+            ):
+                continue
+            if len(output.shape) < 2 or (output.shape[-1] or 2) < 2:
+                raise ValueError(
+                    f"stability_loss={self.stability_loss!r} compares class "
+                    "distributions over the last axis, but output "
+                    f"'{name}' has shape {tuple(output.shape)}. Use "
+                    "stability_loss='l2' or 'squared_l2' for such outputs, or "
+                    "leave them out with `stability_outputs`."
+                )
 
     def __call__(self, *args, **kwargs):
         # A batch from `data.with_perturbed_copy`: the forward pass is on x.
@@ -294,31 +324,67 @@ class StabilityModel(keras.Model):
 
     def _perturb(self, x, seed):
         if isinstance(self.perturbation, Perturbation):
-            return keras.tree.map_structure(
+            perturbed = keras.tree.map_structure(
                 lambda t: self.perturbation(t, training=True, seed=seed), x
             )
-        if isinstance(self.perturbation, keras.layers.Layer):
-            return self.perturbation(x, training=True)
-        return self.perturbation(x)
+        elif isinstance(self.perturbation, keras.layers.Layer):
+            perturbed = self.perturbation(x, training=True)
+        else:
+            perturbed = self.perturbation(x)
+        clean_shapes = [tuple(t.shape) for t in keras.tree.flatten(x)]
+        perturbed_shapes = [tuple(t.shape) for t in keras.tree.flatten(perturbed)]
+        if clean_shapes != perturbed_shapes:
+            raise ValueError(
+                "The perturbation must keep the inputs' shapes: it turned "
+                f"{clean_shapes} into {perturbed_shapes}. "
+                f"Received: perturbation={self.perturbation!r}"
+            )
+        return perturbed
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after checking that array inputs are finite."""
+        _check_finite(x, "x")
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and validation:
+            _check_finite(validation[0], "validation_data")
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after checking that array inputs are finite."""
+        _check_finite(x, "x")
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _output_aliases(self):
+        """For each output, in flatten order, the names it answers to.
+
+        Its layer's name, and for dict outputs also its key.
+        """
+        structure = self.output
+        keys = sorted(structure) if isinstance(structure, dict) else None
+        return [
+            (name,) if keys is None else (keys[index], name)
+            for index, name in enumerate(self.output_names)
+        ]
 
     def _select_outputs(self, clean, perturbed, sample_weight):
         """(clean, perturbed, sample_weight) for each output the term covers."""
-        names = self.output_names
-        if isinstance(clean, dict):
-            pairs = [(n, clean[n], perturbed[n]) for n in names]
-        elif isinstance(clean, (list, tuple)):
-            pairs = list(zip(names, clean, perturbed, strict=True))
-        else:
-            pairs = [(names[0], clean, perturbed)]
         selected = []
-        for index, (name, c, p) in enumerate(pairs):
-            if (
-                self.stability_outputs is not None
-                and name not in self.stability_outputs
+        for index, (aliases, c, p) in enumerate(
+            zip(
+                self._output_aliases(),
+                keras.tree.flatten(clean),
+                keras.tree.flatten(perturbed),
+                strict=True,
+            )
+        ):
+            if self.stability_outputs is not None and not any(
+                alias in self.stability_outputs for alias in aliases
             ):
                 continue
             if isinstance(sample_weight, dict):
-                weight = sample_weight.get(name)
+                weight = next(
+                    (sample_weight[a] for a in aliases if a in sample_weight), None
+                )
             elif isinstance(sample_weight, (list, tuple)):
                 weight = sample_weight[index]
             else:
@@ -373,3 +439,15 @@ def _symbolic_io(model):
         return None, None
     unwrap = lambda tensors: tensors[0] if len(tensors) == 1 else tensors  # noqa: E731
     return unwrap(inputs), unwrap(outputs)
+
+
+def _check_finite(data, argument):
+    """Raises if NumPy inputs hold NaN or inf (datasets are not inspected)."""
+    for array in keras.tree.flatten(data) if data is not None else []:
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            if bad:
+                raise ValueError(
+                    f"`{argument}` holds {bad} NaN or inf values out of "
+                    f"{array.size}: Stability Training needs finite inputs."
+                )

@@ -178,8 +178,9 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
     x = rng.normal(size=(6, 4)).astype("float32")
     y = {"a": rng.integers(0, 3, 6), "b": rng.normal(size=(6, 2)).astype("float32")}
     inputs = keras.Input((4,))
-    a = keras.layers.Dense(3, name="a")(inputs)
-    b = keras.layers.Dense(2, name="b")(inputs)
+    # Dict keys differ from layer names: either names an output.
+    a = keras.layers.Dense(3, name="dense_a")(inputs)
+    b = keras.layers.Dense(2, name="dense_b")(inputs)
     model = StabilityModel(
         inputs,
         {"a": a, "b": b},
@@ -194,8 +195,8 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
             "b": "mse",
         }
     )
-    wa, ba = (v.numpy().astype("float64") for v in model.get_layer("a").weights)
-    wb, bb = (v.numpy().astype("float64") for v in model.get_layer("b").weights)
+    wa, ba = (v.numpy().astype("float64") for v in model.get_layer("dense_a").weights)
+    wb, bb = (v.numpy().astype("float64") for v in model.get_layer("dense_b").weights)
     x64 = x.astype("float64")
     za = x64 @ wa + ba
     ce = -np.log(_np_softmax(za)[np.arange(6), y["a"]]).mean()
@@ -206,6 +207,12 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
     result = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
     assert result["stability_loss"] == pytest.approx(term, rel=1e-5)
     assert result["loss"] == pytest.approx(ce + mse + 2.0 * term, rel=1e-5)
+    by_layer_name = StabilityModel(
+        inputs, {"a": a, "b": b}, perturbation=shift, stability_outputs="dense_a"
+    )
+    assert by_layer_name._select_outputs({"a": 1, "b": 2}, {"a": 3, "b": 4}, None) == [
+        (1, 3, None)
+    ]
 
 
 def test_dict_and_tuple_inputs_train_and_every_input_is_perturbed(rng):
