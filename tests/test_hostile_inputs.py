@@ -174,7 +174,7 @@ def _bad_inputs():
             "jpeg on two channels",
             lambda: p.JpegCompression(50)(np.zeros((1, 8, 8, 2), "float32")),
             ValueError,
-            r"1 or 3 channels",
+            r"1 \(grayscale\) or 3 \(RGB\) channels. Received: 2 channels",
         ),
         (
             "crop offset larger than the image",
