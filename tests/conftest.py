@@ -19,3 +19,14 @@ def _fixed_seeds():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def pytest_collection_modifyitems(config, items):
+    """On JAX or PyTorch, the tests marked `tensorflow` are skipped."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"needs the TensorFlow backend, not {backend}")
+    for item in items:
+        if "tensorflow" in item.keywords:
+            item.add_marker(skip)
