@@ -1,0 +1,359 @@
+"""Near-duplicate PR curves, feature distances and their plots, by hand."""
+
+import importlib.util
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_stability import evaluation
+from keras_stability import perturbations
+from keras_stability import plotting
+from keras_stability._seeds import StepSeed
+
+EXAMPLE = os.path.join(
+    os.path.dirname(__file__), os.pardir, "examples", "near_duplicates.py"
+)
+
+
+class _TableModel:
+    """An 'embedding model' that reads its vector off the image: f(x) = x[:, 0, 0, :]."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict_on_batch(self, images):
+        self.calls.append(len(images))
+        return np.asarray(images)[:, 0, 0, :]
+
+
+def _pixel_images(vectors, size=4):
+    """Images whose top-left pixel holds `vectors`; the rest is noise-free zeros."""
+    vectors = np.asarray(vectors, "float32")
+    images = np.zeros((len(vectors), size, size, vectors.shape[1]), "float32")
+    images[:, 0, 0, :] = vectors
+    return images
+
+
+def _bottom_right_noise(images):
+    """A distortion that changes every pixel except the top-left one."""
+    out = images + 0.5
+    out[:, 0, 0, :] = images[:, 0, 0, :]
+    return out
+
+
+def _flatten_model(shape):
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, keras.layers.Flatten()(inputs))
+
+
+def _np_pr(distances, positive, thresholds):
+    """Precision and recall of `d <= t` for each t, by counting."""
+    precision, recall = [], []
+    for t in thresholds:
+        called = distances <= t
+        hits = np.sum(called & positive)
+        precision.append(hits / np.sum(called))
+        recall.append(hits / np.sum(positive))
+    return np.array(precision), np.array(recall)
+
+
+def _np_average_precision(distances, positive):
+    """sklearn's average precision by its definition: mean over positives of
+    the precision at the threshold equal to that positive's distance."""
+    values = []
+    for d in distances[positive]:
+        called = distances <= d
+        values.append(np.sum(called & positive) / np.sum(called))
+    return np.mean(values)
+
+
+def test_invariant_separating_embedding_is_perfect(rng):
+    vectors = rng.normal(size=(12, 3)) * 5
+    images = _pixel_images(vectors)
+    result = evaluation.near_duplicate_pr(
+        _TableModel(), images, _bottom_right_noise, negatives_per_image=3, seed=1
+    )
+    assert result["pr_auc"] == 1.0
+    assert result["precision_at_recall_0.9"] == 1.0
+    assert result["precision_at_recall_0.95"] == 1.0
+    np.testing.assert_array_equal(result["positive_distances"], np.zeros(12))
+    # The first threshold (distance 0) calls exactly the 12 positives.
+    assert result["thresholds"][0] == 0.0
+    assert result["precision"][0] == 1.0 and result["recall"][0] == 1.0
+    assert result["num_pairs"] == 12 * 4
+    assert result["positive_share"] == pytest.approx(0.25)
+
+
+def test_constant_embedding_scores_the_positive_share(rng):
+    # Every distance is 0: one threshold calls every pair, so precision is
+    # P / (P + N) at recall 1, and average precision = 1 * P / (P + N).
+    images = rng.random((10, 4, 4, 1)).astype("float32")
+    constant = _TableModel()
+    constant.predict_on_batch = lambda x: np.ones((len(x), 5))
+    for negatives, share in [(1, 0.5), (4, 0.2)]:
+        result = evaluation.near_duplicate_pr(
+            constant, images, _bottom_right_noise, negatives_per_image=negatives
+        )
+        assert result["positive_share"] == pytest.approx(share)
+        assert result["pr_auc"] == pytest.approx(share)
+        np.testing.assert_allclose(result["precision"], [share])
+        np.testing.assert_allclose(result["recall"], [1.0])
+        assert result["precision_at_recall_0.9"] == pytest.approx(share)
+
+
+def test_three_images_by_hand():
+    # f(x) of the clean images on a line: 0, 1, 5. The distortion moves them
+    # to 1.5, 1.25, 5 (positive distances 1.5, 0.25, 0). Each image's one
+    # negative is drawn with the seed; its distance is |f(x_i) - f(x_j)|, and
+    # the pair (0, 1) at distance 1 ranks above the positive at 1.5.
+    clean = np.array([[0.0], [1.0], [5.0]])
+    images = _pixel_images(clean)
+
+    def distortion(batch):
+        out = batch.copy()
+        lookup = {0.0: 1.5, 1.0: 1.25, 5.0: 5.0}
+        out[:, 0, 0, 0] = [lookup[float(v)] for v in batch[:, 0, 0, 0]]
+        return out
+
+    result = evaluation.near_duplicate_pr(_TableModel(), images, distortion, seed=3)
+    partners = evaluation.negative_partners(3, 1, seed=3)[:, 0]
+    negatives = np.abs(clean[:, 0] - clean[partners, 0])
+    np.testing.assert_allclose(result["positive_distances"], [1.5, 0.25, 0.0])
+    np.testing.assert_allclose(result["negative_distances"][:, 0], negatives)
+    distances = np.r_[1.5, 0.25, 0.0, negatives]
+    positive = np.arange(6) < 3
+    thresholds = np.unique(distances)
+    precision, recall = _np_pr(distances, positive, thresholds)
+    np.testing.assert_allclose(result["thresholds"], thresholds)
+    np.testing.assert_allclose(result["precision"], precision)
+    np.testing.assert_allclose(result["recall"], recall)
+    assert result["pr_auc"] == pytest.approx(_np_average_precision(distances, positive))
+    # Seed 3 pairs 0 with 1, 1 with 0 and 2 with 0: negatives at 1, 1, 5.
+    # Sorted: 0 (P), 0.25 (P), 1 (N), 1 (N), 1.5 (P), 5 (N), so
+    # AP = (1 + 1 + 3/5) / 3.
+    np.testing.assert_array_equal(partners, [1, 0, 0])
+    assert result["pr_auc"] == pytest.approx((1 + 1 + 3 / 5) / 3)
+    assert result["precision_at_recall_0.9"] == pytest.approx(3 / 5)
+
+
+def test_fixed_distances_against_hand_values():
+    # Pairs: positives at 0.1, 0.4, 0.4, 0.9; negatives at 0.4, 0.6, 2.0.
+    distances = np.array([0.1, 0.4, 0.4, 0.9, 0.4, 0.6, 2.0])
+    positive = np.array([1, 1, 1, 1, 0, 0, 0], bool)
+    precision, recall, thresholds, average = evaluation.precision_recall_curve(
+        distances, positive
+    )
+    np.testing.assert_allclose(thresholds, [0.1, 0.4, 0.6, 0.9, 2.0])
+    # t=0.1: 1/1; t=0.4: 3/4 (ties called together); t=0.6: 3/5; t=0.9: 4/6;
+    # t=2.0: 4/7.
+    np.testing.assert_allclose(precision, [1, 3 / 4, 3 / 5, 4 / 6, 4 / 7])
+    np.testing.assert_allclose(recall, [1 / 4, 3 / 4, 3 / 4, 1, 1])
+    # AP = 1/4 * 1 + 2/4 * 3/4 + 0 * 3/5 + 1/4 * 4/6 + 0 = 0.7916...
+    assert average == pytest.approx(0.25 + 0.375 + 1 / 6)
+    assert average == pytest.approx(_np_average_precision(distances, positive))
+
+
+def test_random_cases_match_counting(rng):
+    for _ in range(5):
+        distances = np.round(rng.random(40), 1)  # many ties
+        positive = rng.random(40) < 0.3
+        positive[0] = True
+        precision, recall, thresholds, average = evaluation.precision_recall_curve(
+            distances, positive
+        )
+        expected = _np_pr(distances, positive, np.unique(distances))
+        np.testing.assert_allclose(precision, expected[0])
+        np.testing.assert_allclose(recall, expected[1])
+        assert average == pytest.approx(_np_average_precision(distances, positive))
+
+
+def test_precision_at_recall_is_the_best_precision_beyond_it(rng):
+    images = rng.random((40, 6, 6, 3)).astype("float32")
+    model = _flatten_model((6, 6, 3))
+    noise = perturbations.GaussianNoise(0.3)
+    result = evaluation.near_duplicate_pr(
+        model, images, noise, negatives_per_image=2, seed=5
+    )
+    for level in (0.9, 0.95):
+        expected = max(
+            p
+            for p, r in zip(result["precision"], result["recall"], strict=True)
+            if r >= level
+        )
+        assert result[f"precision_at_recall_{level}"] == expected
+
+
+def test_deterministic_for_a_seed(rng):
+    images = rng.random((20, 6, 6, 3)).astype("float32")
+    model = _flatten_model((6, 6, 3))
+    noise = perturbations.GaussianNoise(0.2)
+    first = evaluation.near_duplicate_pr(model, images, noise, batch_size=8, seed=7)
+    second = evaluation.near_duplicate_pr(model, images, noise, batch_size=8, seed=7)
+    other = evaluation.near_duplicate_pr(model, images, noise, batch_size=8, seed=8)
+    for key in ("precision", "recall", "thresholds", "negative_distances"):
+        np.testing.assert_array_equal(first[key], second[key])
+    assert first["pr_auc"] == second["pr_auc"]
+    assert not np.array_equal(first["positive_distances"], other["positive_distances"])
+    # Named distortions resolve to the default suite.
+    named = evaluation.near_duplicate_pr(model, images, "noise@0.04", seed=7)
+    assert named["num_images"] == 20
+
+
+def test_negatives_never_pair_an_image_with_itself():
+    for count, k, seed in [(2, 1, 0), (5, 4, 1), (50, 7, 2), (300, 299, 3)]:
+        partners = evaluation.negative_partners(count, k, seed)
+        assert partners.shape == (count, k)
+        assert not np.any(partners == np.arange(count)[:, None])
+        assert all(len(set(row)) == k for row in partners)  # distinct per row
+        assert partners.min() >= 0 and partners.max() < count
+    # With k = n - 1 every row is a permutation of the other images.
+    partners = evaluation.negative_partners(6, 5, seed=4)
+    for index, row in enumerate(partners):
+        assert sorted(row) == [j for j in range(6) if j != index]
+
+
+def test_negative_distances_use_the_drawn_partners(rng):
+    vectors = rng.normal(size=(9, 2))
+    result = evaluation.near_duplicate_pr(
+        _TableModel(),
+        _pixel_images(vectors),
+        _bottom_right_noise,
+        negatives_per_image=3,
+        seed=11,
+    )
+    partners = evaluation.negative_partners(9, 3, seed=11)
+    expected = np.sqrt(((vectors[:, None, :] - vectors[partners]) ** 2).sum(-1))
+    np.testing.assert_allclose(result["negative_distances"], expected, rtol=1e-6)
+
+
+def test_feature_distances_against_numpy(rng):
+    images = rng.random((11, 5, 5, 2)).astype("float32")
+    model = _flatten_model((5, 5, 2))
+    noise = perturbations.GaussianNoise(0.1)
+    distances = evaluation.feature_distances(model, images, noise, batch_size=4, seed=2)
+    expected = []
+    for batch_index, start in enumerate(range(0, 11, 4)):
+        batch = images[start : start + 4]
+        seed = StepSeed(np.array([2, batch_index]))
+        noisy = keras.ops.convert_to_numpy(noise(batch, training=True, seed=seed))
+        expected.append(np.sqrt(((noisy - batch) ** 2).reshape(len(batch), -1).sum(1)))
+    np.testing.assert_allclose(distances, np.concatenate(expected), rtol=1e-5)
+    # The same copies as near_duplicate_pr's positives.
+    result = evaluation.near_duplicate_pr(model, images, noise, batch_size=4, seed=2)
+    np.testing.assert_array_equal(distances, result["positive_distances"])
+    # An invariant embedding gives zeros; batches of batch_size are used.
+    table = _TableModel()
+    zeros = evaluation.feature_distances(
+        table, _pixel_images(rng.normal(size=(7, 3))), _bottom_right_noise, batch_size=3
+    )
+    np.testing.assert_array_equal(zeros, np.zeros(7))
+    assert table.calls == [3, 3, 3, 3, 1, 1]
+
+
+def test_errors(rng):
+    images = rng.random((4, 4, 4, 1)).astype("float32")
+    model = _flatten_model((4, 4, 1))
+    with pytest.raises(ValueError, match=r"`negatives_per_image` must be an int >= 1"):
+        evaluation.near_duplicate_pr(
+            model, images, _bottom_right_noise, negatives_per_image=0
+        )
+    with pytest.raises(ValueError, match=r"smaller than the number of images \(4\)"):
+        evaluation.near_duplicate_pr(
+            model, images, _bottom_right_noise, negatives_per_image=4
+        )
+    with pytest.raises(ValueError, match="at least 2 images. Received: 1"):
+        evaluation.near_duplicate_pr(model, images[:1], _bottom_right_noise)
+    with pytest.raises(ValueError, match="at least 2 images. Received: 1"):
+        evaluation.feature_distances(model, images[:1], _bottom_right_noise)
+    with pytest.raises(ValueError, match=r"output has shape \(batch, dim\)"):
+        evaluation.near_duplicate_pr(
+            keras.Sequential([keras.layers.Identity()]), images, _bottom_right_noise
+        )
+    with pytest.raises(ValueError, match="non-finite embeddings"):
+        nan_model = _TableModel()
+        nan_model.predict_on_batch = lambda x: np.full((len(x), 2), np.nan)
+        evaluation.near_duplicate_pr(nan_model, images, _bottom_right_noise)
+    with pytest.raises(ValueError, match="`distortion` must be a perturbation"):
+        evaluation.near_duplicate_pr(model, images, "jpeg@51")
+    with pytest.raises(ValueError, match="`distortion` must be a perturbation"):
+        evaluation.feature_distances(model, images, 3)
+    with pytest.raises(ValueError, match="`batch_size` must be an int >= 1"):
+        evaluation.near_duplicate_pr(model, images, _bottom_right_noise, batch_size=0)
+    with pytest.raises(ValueError, match="keep the images' shape"):
+        evaluation.near_duplicate_pr(model, images, lambda x: x[:, :2])
+    with pytest.raises(ValueError, match="at least one positive"):
+        evaluation.precision_recall_curve([0.1, 0.2], [False, False])
+
+
+def _result(rng, shift):
+    distances = np.r_[rng.random(50) * shift, rng.random(50) + 0.3]
+    positive = np.arange(100) < 50
+    precision, recall, thresholds, average = evaluation.precision_recall_curve(
+        distances, positive
+    )
+    return {
+        "pr_auc": average,
+        "precision": precision,
+        "recall": recall,
+        "thresholds": thresholds,
+        "positive_share": 0.5,
+    }
+
+
+def test_plots_are_written(tmp_path, rng):
+    curves = {
+        "baseline": [_result(rng, 1.0), _result(rng, 1.2)],
+        "stabilized": _result(rng, 0.5),
+    }
+    path = plotting.plot_precision_recall(
+        curves, str(tmp_path / "pr.png"), title="JPEG-50"
+    )
+    assert path == str(tmp_path / "pr.png")
+    assert os.path.getsize(path) > 10_000
+    cdf = plotting.plot_distance_cdf(
+        {"baseline": rng.random(100), "stabilized": rng.random(100) * 0.5},
+        str(tmp_path / "cdf.png"),
+    )
+    assert os.path.getsize(cdf) > 10_000
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_errors(tmp_path, rng):
+    with pytest.raises(ValueError, match="`curves` must be a non-empty dict"):
+        plotting.plot_precision_recall({}, str(tmp_path / "x.png"))
+    with pytest.raises(ValueError, match=r"`distances\['a'\]` must be a non-empty 1-D"):
+        plotting.plot_distance_cdf({"a": np.zeros((2, 2))}, str(tmp_path / "x.png"))
+    with pytest.raises(ValueError, match=r"`curves\['a'\]` holds no result"):
+        plotting.plot_precision_recall({"a": []}, str(tmp_path / "x.png"))
+
+
+def test_plots_need_matplotlib(tmp_path, monkeypatch, rng):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match="Plotting needs matplotlib: pip install"):
+        plotting.plot_precision_recall(
+            {"a": _result(rng, 1.0)}, str(tmp_path / "pr.png")
+        )
+    with pytest.raises(ImportError, match="Plotting needs matplotlib: pip install"):
+        plotting.plot_distance_cdf({"a": rng.random(5)}, str(tmp_path / "cdf.png"))
+
+
+def test_example_runs_quick(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("near_duplicates", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    results = example.main(["--quick", "--output", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "PR-AUC" in printed and "P@R0.9" in printed
+    names = ["jpeg50", "crop3", "thumbnail0.5"]
+    for name in names:
+        for kind in ("precision_recall", "distance_cdf"):
+            assert os.path.getsize(tmp_path / f"{kind}_{name}.png") > 10_000
+    for label in ("baseline", "stabilized"):
+        for runs in results[label].values():
+            (result,) = runs
+            assert 0.0 < result["pr_auc"] <= 1.0
+            assert result["positive_share"] == pytest.approx(1 / 11)
