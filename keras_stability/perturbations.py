@@ -258,17 +258,29 @@ def _validate_quality(quality):
     )
 
 
-def _libjpeg_levels(images, quality):
+def _libjpeg_levels(images, quality, straight_through):
     # `images` in [0, 1]; returns the decoded 8-bit levels as floats in [0, 255].
+    # `straight_through` is always False here (checked by the layer).
     _backend.require_tensorflow("JpegCompression(method='libjpeg')")
     decoded = jpeg_lib.libjpeg_compress(ops.cast(images, "float32"), quality)
     # The decoder's `k * (1 / 255)` times 255 is off by an ulp for some k.
     return ops.round(ops.multiply(decoded, 255.0))
 
 
-# Each method maps (images in [0, 1] as float32, per-image int32 quality) to
-# the decoded images on the 8-bit scale [0, 255], as float32.
-_JPEG_METHODS = {"libjpeg": _libjpeg_levels}
+def _dct_levels(images, quality, straight_through):
+    decoded = jpeg_lib.dct_compress(images, quality, straight_through)
+    scaled = ops.multiply(decoded, 255.0)
+    # Same ulp as above; the rounding must not stop a straight-through gradient.
+    levels = ops.round(scaled)
+    if straight_through:
+        return ops.add(scaled, ops.stop_gradient(ops.subtract(levels, scaled)))
+    return levels
+
+
+# Each method maps (images in [0, 1] as float32, per-image int32 quality,
+# straight_through) to the decoded images on the 8-bit scale [0, 255], as
+# float32.
+_JPEG_METHODS = {"libjpeg": _libjpeg_levels, "dct": _dct_levels}
 # Methods that run outside the graph compilers (not XLA-compilable).
 _JPEG_METHODS_WITHOUT_JIT = ("libjpeg",)
 
@@ -287,19 +299,33 @@ class JpegCompression(Perturbation):
     image gets its own quality, drawn uniformly from the integers in
     `[low, high]` (both included) with `keras.random.randint`.
 
-    `method="libjpeg"` runs the real codec through TensorFlow: it needs the
-    TensorFlow backend (checked at construction), images with 1 or 3
-    channels, and cannot be XLA-compiled (the layer sets
-    `supports_jit = False`, so a model that tracks it compiles its step
-    without XLA). It is not
-    differentiable, which stability training does not need: the gradient
-    flows through the network's output on x', not through x'.
+    Images need 1 (grayscale) or 3 (RGB, 4:2:0 chroma subsampling as
+    TensorFlow's encoder does by default) channels. Two methods:
+
+    - `method="libjpeg"` runs the real codec through TensorFlow, one image
+      at a time on the CPU: it needs the TensorFlow backend (checked at
+      construction) and cannot be XLA-compiled (the layer sets
+      `supports_jit = False`, so a model that tracks it compiles its step
+      without XLA).
+    - `method="dct"` runs `keras_stability.jpeg.dct_compress`: the same
+      encoder and decoder arithmetic written in `keras.ops` on the whole
+      batch, so it works on every backend, compiles with XLA and stays on
+      the accelerator. Its pixels match libjpeg's (bit-identical to
+      `tf.image.adjust_jpeg_quality` on the photographs of the tests).
+
+    Neither is differentiable by default, which stability training does not
+    need: the gradient flows through the network's output on x', not through
+    x'. With `method="dct"`, `straight_through=True` passes the gradient
+    through every rounding unchanged, for uses that need d x' / d x.
 
     Args:
         quality: int in `[0, 100]`, or a pair `(low, high)` of them with
             `low <= high` to draw one quality per image. Defaults to `50`.
         method: how to compress; `"libjpeg"`, the real codec via
-            `tf.image.adjust_jpeg_quality`. Defaults to `"libjpeg"`.
+            `tf.image.adjust_jpeg_quality`, or `"dct"`, its batched
+            simulation in tensor operations. Defaults to `"libjpeg"`.
+        straight_through: bool, with `method="dct"` only: whether the
+            roundings pass gradients straight through. Defaults to `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
         seed: int or `None`, seed of the layer's own generator (used only to
@@ -325,7 +351,13 @@ class JpegCompression(Perturbation):
     """
 
     def __init__(
-        self, quality=50, method="libjpeg", value_range=(0, 1), seed=None, **kwargs
+        self,
+        quality=50,
+        method="libjpeg",
+        straight_through=False,
+        value_range=(0, 1),
+        seed=None,
+        **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
         self.quality = _validate_quality(quality)
@@ -335,6 +367,17 @@ class JpegCompression(Perturbation):
                 f"Received: method={method!r}"
             )
         self.method = method
+        if not isinstance(straight_through, bool):
+            raise ValueError(
+                "`straight_through` must be a bool. "
+                f"Received: straight_through={straight_through!r}"
+            )
+        if straight_through and method != "dct":
+            raise ValueError(
+                "`straight_through=True` needs method='dct' (libjpeg is not "
+                f"differentiable). Received: method={method!r}"
+            )
+        self.straight_through = straight_through
         if method == "libjpeg":
             # Fail at construction, not at the first training step.
             _backend.require_tensorflow("JpegCompression(method='libjpeg')")
@@ -355,13 +398,19 @@ class JpegCompression(Perturbation):
                 seed=seed,
             )
         unit = ops.divide(ops.subtract(ops.cast(images, "float32"), low), high - low)
-        levels = _JPEG_METHODS[self.method](unit, quality)
+        levels = _JPEG_METHODS[self.method](unit, quality, self.straight_through)
         outputs = ops.add(ops.multiply(levels, (high - low) / 255), low)
         return ops.cast(outputs, images.dtype)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"quality": self.quality, "method": self.method})
+        config.update(
+            {
+                "quality": self.quality,
+                "method": self.method,
+                "straight_through": self.straight_through,
+            }
+        )
         return config
 
 
