@@ -268,9 +268,9 @@ def dct_compress(images, quality, straight_through=False):
     luminance, chrominance = quantization_tables(quality)
     levels = rounding.floor(_clip(ops.cast(images, "float32") * 255.5, 0, 255))
     if channels == 1:
-        luminance = ops.reshape(luminance, (-1, 1, 8, 8))
         blocks, shape = _to_blocks(_pad_to_blocks(levels[..., 0]))
-        decoded = _from_blocks(_codec_blocks(blocks, luminance, rounding), shape)
+        blocks = _codec_blocks(blocks, _block_tables(luminance), rounding)
+        decoded = _from_blocks(blocks, shape)
         decoded = ops.expand_dims(decoded[:, 0, :height, :width], -1)
     else:
         decoded = _color_round_trip(levels, luminance, chrominance, rounding)
@@ -302,8 +302,13 @@ def _pad_edge(x, axis, size):
     extra = size - x.shape[axis]
     if extra == 0:
         return x
-    last = ops.take(x, [x.shape[axis] - 1], axis=axis)
+    last = _slice(x, axis, x.shape[axis] - 1, None)
     return ops.concatenate([x, ops.repeat(last, extra, axis=axis)], axis=axis)
+
+
+def _slice(x, axis, start, stop):
+    """`x[..., start:stop, ...]` along `axis` (from the front)."""
+    return x[(slice(None),) * axis + (slice(start, stop),)]
 
 
 def _round_up(value, multiple):
@@ -321,21 +326,33 @@ def _pad_to_blocks(plane):
 
 
 def _to_blocks(planes):
-    """`(batch, p, h, w)` -> `(batch, p * h / 8 * w / 8, 8, 8)` and `(p, h, w)`."""
+    """Cuts `(batch, p, h, w)` planes into 8x8 blocks.
+
+    The blocks come as `(8, 8, batch, n)`, `n = p * h / 8 * w / 8`: the
+    pixel indices lead and the blocks are the minor axes, so the butterflies
+    of the DCTs work on long contiguous vectors. Also returns `(p, h, w)`.
+    """
     shape = tuple(planes.shape[1:])
     num_planes, height, width = shape
     blocks = ops.reshape(planes, (-1, num_planes, height // 8, 8, width // 8, 8))
-    blocks = ops.transpose(blocks, (0, 1, 2, 4, 3, 5))
+    blocks = ops.transpose(blocks, (3, 5, 0, 1, 2, 4))
     num_blocks = num_planes * (height // 8) * (width // 8)
-    return ops.reshape(blocks, (-1, num_blocks, 8, 8)), shape
+    return ops.reshape(blocks, (8, 8, -1, num_blocks)), shape
 
 
 def _from_blocks(blocks, shape):
     """Inverse of `_to_blocks`."""
     num_planes, height, width = shape
-    blocks = ops.reshape(blocks, (-1, num_planes, height // 8, width // 8, 8, 8))
-    blocks = ops.transpose(blocks, (0, 1, 2, 4, 3, 5))
+    blocks = ops.reshape(blocks, (8, 8, -1, num_planes, height // 8, width // 8))
+    blocks = ops.transpose(blocks, (2, 3, 4, 0, 5, 1))
     return ops.reshape(blocks, (-1, num_planes, height, width))
+
+
+def _block_tables(table):
+    """A table `(batch, 8, 8)` or `(8, 8)` laid out as blocks: `(8, 8, batch, 1)`."""
+    if len(table.shape) == 2:
+        return ops.reshape(table, (8, 8, 1, 1))
+    return ops.expand_dims(ops.transpose(table, (1, 2, 0)), -1)
 
 
 def _codec_blocks(blocks, tables, rounding):
@@ -350,9 +367,9 @@ def _codec_blocks(blocks, tables, rounding):
     multiplication, once each rounding passes its gradient unchanged.
 
     Args:
-        blocks: float tensor `(batch, n, 8, 8)` of 8-bit levels (integers).
-        tables: int32 tensor `(batch, n, 8, 8)`, or broadcastable to it,
-            the quantization table of each block.
+        blocks: float tensor `(8, 8, batch, n)` of 8-bit levels (integers).
+        tables: int32 tensor broadcastable to it, the quantization table of
+            each block.
         rounding: a `_Rounding`.
 
     Returns:
@@ -428,27 +445,29 @@ def _islow_forward_dct(blocks):
     quantizer sees the very integers libjpeg's does.
 
     Args:
-        blocks: int32 tensor `(..., 8, 8)` of level-shifted samples.
+        blocks: int32 tensor `(8, 8, ...)` of level-shifted samples, indexed
+            by row and column first.
 
     Returns:
-        8 x the DCT coefficients, rounded, as int32 `(..., 8, 8)` indexed by
+        8 x the DCT coefficients, rounded, as int32 `(8, 8, ...)` indexed by
         vertical and horizontal frequency.
     """
-    # Rows: columns along axis -1 become frequencies.
-    rows = ops.stack(_islow_1d([blocks[..., j] for j in range(8)], True), axis=-1)
-    # Columns: rows along axis -2 become frequencies.
-    return ops.stack(_islow_1d([rows[..., i, :] for i in range(8)], False), axis=-2)
+    # Rows: the columns (axis 1) become horizontal frequencies.
+    rows = ops.stack(_islow_1d([blocks[:, j] for j in range(8)], True), axis=1)
+    # Columns: the rows (axis 0) become vertical frequencies.
+    return ops.stack(_islow_1d([rows[i] for i in range(8)], False), axis=0)
 
 
 def _aan_scales():
-    """libjpeg's `aanscales`: `round(2**14 * s(u) * s(v))`, shape (8, 8).
+    """libjpeg's `aanscales`: `round(2**14 * s(u) * s(v))`, as `(8, 8, 1, 1)`.
 
     `s(0) = 1` and `s(k) = sqrt(2) cos(k pi / 16)` are the AA&N scale
     factors that the fast inverse DCT folds into the dequantization table.
     """
     scale = np.sqrt(2) * np.cos(np.arange(8) * np.pi / 16)
     scale[0] = 1
-    return np.round(2**14 * np.outer(scale, scale)).astype("int32")
+    scales = np.round(2**14 * np.outer(scale, scale)).astype("int32")
+    return scales.reshape(8, 8, 1, 1)
 
 
 _AAN_SCALES = _aan_scales()
@@ -504,19 +523,20 @@ def _ifast_inverse_dct(quantized, table):
     5 (the factor 8 and 2 bits of extra precision).
 
     Args:
-        quantized: int32 tensor `(..., 8, 8)` of quantized coefficients.
+        quantized: int32 tensor `(8, 8, batch, n)` of quantized coefficients,
+            indexed by vertical and horizontal frequency first.
         table: int32 tensor broadcastable to it, the quantization table.
 
     Returns:
-        The decoded levels as int32 `(..., 8, 8)`, not yet clipped to
-        `[0, 255]`.
+        The decoded levels as int32 `(8, 8, batch, n)`, indexed by row and
+        column, not yet clipped to `[0, 255]`.
     """
     multipliers = ops.floor_divide(table * _AAN_SCALES + 2048, 4096)
     values = quantized * multipliers
-    # Columns: frequencies along axis -2 become rows.
-    values = ops.stack(_ifast_1d([values[..., u, :] for u in range(8)]), axis=-2)
-    # Rows: frequencies along axis -1 become columns.
-    values = ops.stack(_ifast_1d([values[..., v] for v in range(8)]), axis=-1)
+    # Columns: the vertical frequencies (axis 0) become rows.
+    values = ops.stack(_ifast_1d([values[u] for u in range(8)]), axis=0)
+    # Rows: the horizontal frequencies (axis 1) become columns.
+    values = ops.stack(_ifast_1d([values[:, v] for v in range(8)]), axis=1)
     return ops.floor_divide(values, 32) + 128
 
 
@@ -540,9 +560,9 @@ def _downsample(planes, rounding):
 
 def _neighbours(x, axis):
     """`x` shifted by one along `axis` both ways, with its edges replicated."""
-    size = x.shape[axis]
-    before = ops.take(x, np.maximum(np.arange(size) - 1, 0), axis=axis)
-    after = ops.take(x, np.minimum(np.arange(size) + 1, size - 1), axis=axis)
+    first, last = _slice(x, axis, 0, 1), _slice(x, axis, -1, None)
+    before = ops.concatenate([first, _slice(x, axis, 0, -1)], axis=axis)
+    after = ops.concatenate([_slice(x, axis, 1, None), last], axis=axis)
     return before, after
 
 
@@ -588,17 +608,13 @@ def _color_round_trip(levels, luminance, chrominance, rounding):
     chroma_blocks, chroma_shape = _to_blocks(
         _downsample(ops.stack([cb, cr], axis=1), rounding)
     )
-    num_y = y_blocks.shape[1]
-    is_chroma = np.arange(num_y + chroma_blocks.shape[1])[:, None, None] >= num_y
-    tables = ops.where(
-        is_chroma,
-        ops.reshape(chrominance, (-1, 1, 8, 8)),
-        ops.reshape(luminance, (-1, 1, 8, 8)),
-    )
-    blocks = ops.concatenate([y_blocks, chroma_blocks], axis=1)
+    num_y = y_blocks.shape[-1]
+    is_chroma = np.arange(num_y + chroma_blocks.shape[-1]) >= num_y
+    tables = ops.where(is_chroma, _block_tables(chrominance), _block_tables(luminance))
+    blocks = ops.concatenate([y_blocks, chroma_blocks], axis=-1)
     blocks = _codec_blocks(blocks, tables, rounding)
-    y = _from_blocks(blocks[:, :num_y], y_shape)[:, 0, :height, :width]
-    chroma = _from_blocks(blocks[:, num_y:], chroma_shape)
+    y = _from_blocks(blocks[..., :num_y], y_shape)[:, 0, :height, :width]
+    chroma = _from_blocks(blocks[..., num_y:], chroma_shape)
     # The decoder reads only the subsampled size and replicates its edges.
     chroma = chroma[:, :, : -(-height // 2), : -(-width // 2)]
     chroma = _upsample(chroma, rounding)[:, :, :height, :width]
