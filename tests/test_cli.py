@@ -7,6 +7,9 @@ import pytest
 
 from keras_stability import cli
 
+# The default suite uses libjpeg, and evaluate loads SavedModels.
+pytestmark = pytest.mark.tensorflow
+
 
 def _write_image_folder(root, rng, size=(32, 32), classes=("cat", "dog"), count=6):
     for index, name in enumerate(classes):

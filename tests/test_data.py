@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_stability import StabilityModel
 from keras_stability import data
@@ -49,11 +48,14 @@ def _model(seed):
 
 @pytest.fixture
 def small_dataset(rng):
+    import tensorflow as tf
+
     x = rng.random((24, 8, 8, 1)).astype("float32")
     y = rng.integers(0, 3, 24)
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
 
 
+@pytest.mark.tensorflow
 def test_pipeline_copies_train_like_in_step_perturbation(small_dataset):
     in_step, piped = _model(0), _model(0)
     in_step.fit(small_dataset, epochs=2, verbose=0)
@@ -67,6 +69,7 @@ def test_pipeline_copies_train_like_in_step_perturbation(small_dataset):
     np.testing.assert_allclose(piped(batch), piped(batch[data.CLEAN_KEY]), atol=0)
 
 
+@pytest.mark.tensorflow
 def test_pipeline_copies_are_fresh_each_epoch_and_repeatable(small_dataset):
     noise = perturbations.GaussianNoise(0.1)
     copies = data.with_perturbed_copy(small_dataset, noise, seed=5)
@@ -84,7 +87,10 @@ def test_pipeline_copies_are_fresh_each_epoch_and_repeatable(small_dataset):
     assert abs(residual.mean()) < 0.01 and abs(residual.std() - 0.1) < 0.005
 
 
+@pytest.mark.tensorflow
 def test_pipeline_keeps_labels_and_weights(rng):
+    import tensorflow as tf
+
     x = rng.random((6, 8, 8, 1)).astype("float32")
     y, w = np.arange(6), np.linspace(0, 1, 6).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(3)
@@ -95,6 +101,7 @@ def test_pipeline_keeps_labels_and_weights(rng):
     np.testing.assert_allclose(out[0][0][data.PERTURBED_KEY], x[:3] * 0.5)
 
 
+@pytest.mark.tensorflow
 def test_split_perturbed_copy_and_errors(small_dataset):
     x = np.zeros((2, 3))
     assert data.split_perturbed_copy(x) == (x, None)

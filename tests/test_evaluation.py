@@ -98,6 +98,7 @@ def _tiny_cnn(channels=1):
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
 
+@pytest.mark.tensorflow  # the default suite has libjpeg
 def test_default_suite_keys_and_determinism(rng, tmp_path):
     x = rng.random((20, 32, 32, 1)).astype("float32")
     y = rng.integers(0, 10, 20)
@@ -129,6 +130,7 @@ def test_default_suite_keys_and_determinism(rng, tmp_path):
     assert (tmp_path / "robustness.png").stat().st_size > 10_000
 
 
+@pytest.mark.tensorflow
 def test_dataset_input_equals_array_input(rng):
     import tensorflow as tf
 

@@ -97,6 +97,7 @@ def test_cross_entropy_is_kl_plus_clean_entropy(distributions):
     np.testing.assert_allclose(ce, kl + entropy, rtol=1e-6)
 
 
+@pytest.mark.tensorflow  # gradients through tf.GradientTape
 def test_kl_at_extreme_logits_is_finite_with_finite_gradients():
     clean = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], "float32")
     perturbed = np.array([[-1e4, 1e4, 0.0], [-1e4, 1e4, 5.0]], "float32")
@@ -160,6 +161,7 @@ def test_l2_and_squared_l2(rng):
     )
 
 
+@pytest.mark.tensorflow  # gradients through tf.GradientTape
 def test_l2_gradient_at_zero_distance_is_zero_not_nan():
     import tensorflow as tf
 

@@ -412,6 +412,7 @@ def test_save_and_load_model_restores_everything(tmp_path, rng):
     loaded.fit(x, y, epochs=1, batch_size=3, verbose=0)
 
 
+@pytest.mark.tensorflow  # SavedModel
 def test_export_serves_the_plain_forward_pass_without_keras_stability(tmp_path, rng):
     inputs = keras.Input((8, 8, 3))
     outputs = keras.layers.Dense(4, activation="softmax")(
@@ -502,6 +503,7 @@ json.dump({"single": single, "mirrored": mirrored}, open(sys.argv[1], "w"))
 """
 
 
+@pytest.mark.tensorflow
 def test_mirrored_strategy_equals_one_device(tmp_path):
     out = tmp_path / "result.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -186,6 +186,7 @@ def test_precision_at_recall_is_the_best_precision_beyond_it(rng):
         assert result[f"precision_at_recall_{level}"] == expected
 
 
+@pytest.mark.tensorflow  # JPEG through libjpeg
 def test_deterministic_for_a_seed(rng):
     images = rng.random((20, 6, 6, 3)).astype("float32")
     model = _flatten_model((6, 6, 3))
@@ -253,6 +254,7 @@ def test_feature_distances_against_numpy(rng):
     assert table.calls == [3, 3, 3, 3, 1, 1]
 
 
+@pytest.mark.tensorflow  # JPEG through libjpeg
 def test_errors(rng):
     images = rng.random((4, 4, 4, 1)).astype("float32")
     model = _flatten_model((4, 4, 1))
@@ -341,6 +343,7 @@ def test_plots_need_matplotlib(tmp_path, monkeypatch, rng):
         plotting.plot_distance_cdf({"a": rng.random(5)}, str(tmp_path / "cdf.png"))
 
 
+@pytest.mark.tensorflow  # JPEG through libjpeg
 def test_example_runs_quick(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("near_duplicates", EXAMPLE)
     example = importlib.util.module_from_spec(spec)

@@ -5,6 +5,7 @@ import re
 
 import keras
 import numpy as np
+import pytest
 
 from keras_stability import StabilityModel
 
@@ -17,6 +18,7 @@ def _quick_start_code():
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.tensorflow  # the quick start exports a SavedModel
 def test_quick_start_runs(tmp_path, monkeypatch):
     code = _quick_start_code()
     assert len(code.strip().splitlines()) <= 16
