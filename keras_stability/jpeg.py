@@ -194,7 +194,14 @@ def dct_compress(images, quality, straight_through=False):
     Grayscale images (1 channel) are a single luminance plane, without
     colour conversion or subsampling. On CPU, with TensorFlow 2.21's
     libjpeg-turbo, the output is bit-identical to
-    `tf.image.adjust_jpeg_quality` on every image the tests try.
+    `tf.image.adjust_jpeg_quality` on every image the tests try. The
+    floating-point steps only ever hold integers below 2**24, so they are
+    exact on any device (no matmul, so no TF32 either).
+
+    On TensorFlow with a GPU, compile it (`jit_compile=True`, which Keras
+    picks by default when every layer supports XLA): outside XLA,
+    TensorFlow keeps int32 tensors in host memory, so the DCT stages would
+    run on the CPU.
 
     With `straight_through=True` every rounding (and truncation) is the
     identity in the backward pass, `x + stop_gradient(round(x) - x)`, so
