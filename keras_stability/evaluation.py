@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_stability import perturbations
+from keras_stability._backend import is_tensorflow
 from keras_stability._seeds import StepSeed
 from keras_stability.data import iterate_batches
 
@@ -41,7 +42,8 @@ NOISE_STDDEVS = (0.02, 0.04, 0.08)
 def default_distortions(value_range=(0, 1)):
     """The default suite: name -> perturbation at one severity.
 
-    JPEG quality 10, 30, 50, 70, 90 (libjpeg); thumbnail scale 0.25, 0.5,
+    JPEG quality 10, 30, 50, 70, 90 (libjpeg on TensorFlow, the bit-identical
+    `method="dct"` on other backends); thumbnail scale 0.25, 0.5,
     0.75; crop offset 2, 5, 10 pixels; Gaussian noise 0.02, 0.04, 0.08 (in
     units of the value range). Names are `family@severity`.
 
@@ -51,10 +53,13 @@ def default_distortions(value_range=(0, 1)):
     Returns:
         A dict from name to a `keras_stability.perturbations.Perturbation`.
     """
+    # libjpeg on TensorFlow; elsewhere the tensor-op method, which gives the
+    # same pixels (tests/test_jpeg.py).
+    method = "libjpeg" if is_tensorflow() else "dct"
     suite = {}
     for quality in JPEG_QUALITIES:
         suite[f"jpeg@{quality}"] = perturbations.JpegCompression(
-            quality, value_range=value_range
+            quality, method=method, value_range=value_range
         )
     for scale in THUMBNAIL_SCALES:
         suite[f"thumbnail@{scale}"] = perturbations.ThumbnailResize(

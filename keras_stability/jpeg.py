@@ -150,6 +150,7 @@ def quantization_tables(quality):
     scale = ops.expand_dims(ops.expand_dims(scale, -1), -1)
 
     def scaled(base):
+        base = ops.convert_to_tensor(base, "int32")
         return ops.clip(ops.floor_divide(base * scale + 50, 100), 1, 255)
 
     return scaled(_LUMINANCE_TABLE), scaled(_CHROMINANCE_TABLE)

@@ -43,6 +43,7 @@ __all__ = [
 
 def _log_distribution(outputs, from_logits):
     """Log-probabilities over the last axis, finite for finite inputs."""
+    outputs = ops.convert_to_tensor(outputs)
     if from_logits:
         return ops.log_softmax(outputs, axis=-1)
     # log(0) is -inf; the smallest probability counted is Keras's epsilon.
@@ -50,7 +51,7 @@ def _log_distribution(outputs, from_logits):
 
 
 def _distribution(outputs, log_outputs, from_logits):
-    return ops.exp(log_outputs) if from_logits else outputs
+    return ops.exp(log_outputs) if from_logits else ops.convert_to_tensor(outputs)
 
 
 def kl_divergence(clean, perturbed, from_logits=False):
@@ -161,6 +162,7 @@ def squared_l2_distance(clean, perturbed):
     Returns:
         The squared distance per sample, shape `clean.shape[:-1]`.
     """
+    clean, perturbed = ops.convert_to_tensor(clean), ops.convert_to_tensor(perturbed)
     return ops.sum(ops.square(clean - perturbed), axis=-1)
 
 

@@ -293,7 +293,9 @@ class StabilityModel(keras.Model):
         )
 
     def _stability_term(self, x_perturbed, y_pred, sample_weight, training):
-        x_perturbed = keras.tree.map_structure(ops.stop_gradient, x_perturbed)
+        x_perturbed = keras.tree.map_structure(
+            lambda t: ops.stop_gradient(ops.convert_to_tensor(t)), x_perturbed
+        )
         y_perturbed = self(x_perturbed, training=training)
         if self.stop_gradient_clean:
             y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)

@@ -98,7 +98,6 @@ def _tiny_cnn(channels=1):
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
 
-@pytest.mark.tensorflow  # the default suite has libjpeg
 def test_default_suite_keys_and_determinism(rng, tmp_path):
     x = rng.random((20, 32, 32, 1)).astype("float32")
     y = rng.integers(0, 10, 20)
