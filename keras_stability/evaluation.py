@@ -9,6 +9,7 @@ flat, canonical keys such as `clean/top1`, `jpeg@10/top1`,
 import csv
 import json
 import os
+import weakref
 
 import keras
 import numpy as np
@@ -181,6 +182,7 @@ def robustness_report(
     total = None if hasattr(x, "as_numpy_iterator") else int(np.shape(x)[0])
     progress = keras.utils.Progbar(total, unit_name="image") if verbose else None
     has_labels = None
+    functions = {name: _distortion_function(distortions[name]) for name in names}
     for batch_index, (images, labels) in enumerate(iterate_batches(x, y, batch_size)):
         if len(images) == 0:
             continue
@@ -190,7 +192,7 @@ def robustness_report(
         _tally_accuracy(tallies["clean"], clean, labels, top_k)
         for index, name in enumerate(names):
             distorted_images = _apply(
-                distortions[name], images, np.array([seed + index, batch_index])
+                functions[name], images, np.array([seed + index, batch_index])
             )
             distorted = _probabilities(
                 model.predict_on_batch(distorted_images), from_logits
@@ -222,18 +224,49 @@ def _tally_accuracy(tally, probabilities, labels, top_k):
         tally.add(f"top{k}", _top_k_hits(probabilities, labels, k))
 
 
-def _apply(distortion, images, seed_pair):
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _distortion_function(distortion):
+    """`(images, seed_pair) -> distorted images`, compiled for our perturbations.
+
+    Our `Perturbation` layers draw from a `StepSeed`, so they are pure
+    functions of their inputs and compile with `tf.function` or `jax.jit`
+    (libjpeg included, with `tf.function`); the compiled function is kept
+    with the layer for the next report. Other layers and callables run as
+    they are.
+    """
     if isinstance(distortion, perturbations.Perturbation):
-        out = distortion(images, training=True, seed=StepSeed(seed_pair))
-    elif isinstance(distortion, keras.layers.Layer):
-        out = distortion(images, training=True)
-    else:
-        out = distortion(images)
-    out = ops.convert_to_numpy(out)
-    if out.shape != images.shape:
+        if distortion not in _COMPILED:
+            _COMPILED[distortion] = _compile_perturbation(distortion)
+        return _COMPILED[distortion]
+    if isinstance(distortion, keras.layers.Layer):
+        return lambda images, seed_pair: distortion(images, training=True)
+    return lambda images, seed_pair: distortion(images)
+
+
+def _compile_perturbation(distortion):
+    def call(images, seed_pair):
+        return distortion(images, training=True, seed=StepSeed(seed_pair))
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(call, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(call)
+    return call
+
+
+def _apply(function, images, seed_pair):
+    out = function(images, seed_pair)
+    if tuple(out.shape) != tuple(images.shape):
         raise ValueError(
             f"A distortion must keep the images' shape {images.shape}; "
-            f"it returned {out.shape}."
+            f"it returned {tuple(out.shape)}."
         )
     return out
 
@@ -410,11 +443,12 @@ def _clean_and_distorted_embeddings(model, images, distortion, batch_size, seed)
             f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}"
         )
     clean, distorted = [], []
+    function = _distortion_function(distortion)
     for batch_index, (batch, _) in enumerate(iterate_batches(images, None, batch_size)):
         if len(batch) == 0:
             continue
         clean.append(_embeddings(model.predict_on_batch(batch)))
-        copies = _apply(distortion, batch, np.array([seed, batch_index]))
+        copies = _apply(function, batch, np.array([seed, batch_index]))
         distorted.append(_embeddings(model.predict_on_batch(copies)))
     count = sum(len(c) for c in clean)
     if count < 2:
