@@ -245,10 +245,23 @@ def _distortion_function(distortion):
     return lambda images, seed_pair: distortion(images)
 
 
-def _compile_perturbation(distortion):
-    def call(images, seed_pair):
-        return distortion(images, training=True, seed=StepSeed(seed_pair))
+class _Distort:
+    """`(images, seed_pair) -> distortion(images)` drawn from a `StepSeed`.
 
+    A callable object rather than a closure: TensorFlow counts retracings per
+    code object, and one closure per distortion would read as a function
+    retraced in a loop.
+    """
+
+    def __init__(self, distortion):
+        self.distortion = distortion
+
+    def __call__(self, images, seed_pair):
+        return self.distortion(images, training=True, seed=StepSeed(seed_pair))
+
+
+def _compile_perturbation(distortion):
+    call = _Distort(distortion)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
