@@ -58,15 +58,10 @@ def _perturbation(name):
 
 def _network(name, keras):
     if name == "small_cnn":
+        from keras_stability.demo import build_cnn
+
         shape = (32, 32, 3)
-        inputs = keras.Input(shape)
-        x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
-        x = keras.layers.MaxPooling2D()(x)
-        x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
-        x = keras.layers.MaxPooling2D()(x)
-        x = keras.layers.Flatten()(x)
-        x = keras.layers.Dense(64, activation="relu")(x)
-        return inputs, keras.layers.Dense(10, activation="softmax")(x), shape
+        return (*build_cnn(shape, 10), shape)
     shape = (224, 224, 3)
     base = keras.applications.ResNet50(weights=None, input_shape=shape, classes=10)
     return base.input, base.output, shape

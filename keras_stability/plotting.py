@@ -30,6 +30,21 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _finish_single_axes(plt, fig, ax, path, title, legend_loc):
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc=legend_loc)
+    if title:
+        ax.set_title(title)
+    return _save(plt, fig, path)
+
+
 def plot_robustness(reports, path, spreads=None):
     """Plots top-1 accuracy and flip rate against severity, one column a family.
 
@@ -94,10 +109,7 @@ def plot_robustness(reports, path, spreads=None):
     axes[0][0].legend(fontsize="small")
     if has_accuracy:
         fig.text(0.01, 0.01, "dotted: clean accuracy", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _check_curves(curves, name):
@@ -168,14 +180,7 @@ def plot_precision_recall(curves, path, title=None):
     ax.set_ylabel("precision")
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="lower left")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish_single_axes(plt, fig, ax, path, title, legend_loc="lower left")
 
 
 def plot_distance_cdf(distances, path, title=None):
@@ -219,11 +224,4 @@ def plot_distance_cdf(distances, path, title=None):
     ax.set_xlabel("feature distance D(f(x), f(x'))")
     ax.set_ylabel("share of images")
     ax.set_ylim(0.0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish_single_axes(plt, fig, ax, path, title, legend_loc="lower right")
