@@ -28,7 +28,7 @@ def test_quick_start_runs(tmp_path, monkeypatch):
     model = namespace["model"]
     assert model.history.history["stability_loss"][-1] > 0
     loaded = keras.saving.load_model(tmp_path / "stable.keras")
-    assert isinstance(loaded, StabilityModel) and loaded.alpha == model.alpha
+    assert isinstance(loaded, StabilityModel) and loaded.alpha == model.alpha == 1.0
     x = namespace["x_train"][:4]
     np.testing.assert_array_equal(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0)
