@@ -153,3 +153,26 @@ def test_help_for_every_command(capsys):
             cli.main(argv)
         assert exit_info.value.code == 0
         assert "usage: keras-stability" in capsys.readouterr().out
+
+
+def test_demo_on_a_users_image_folder(tmp_path, rng):
+    data = _write_image_folder(tmp_path / "images", rng, classes=("a", "b", "c"))
+    out = tmp_path / "demo"
+    argv = [
+        "demo",
+        "--quick",
+        "--epochs",
+        "1",
+        "--dataset",
+        str(data),
+        "--output",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    # 18 images split 3:1 with a fixed seed.
+    assert (
+        report["config"]["train_images"] == 14 and report["config"]["test_images"] == 4
+    )
+    assert report["config"]["data"] == str(data.resolve())
+    assert set(report["models"]) == {"baseline", "augmentation", "stability"}
