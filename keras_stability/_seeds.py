@@ -11,7 +11,7 @@ hands its perturbation a `StepSeed` built from it each step. Every
 import keras
 from keras import ops
 
-__all__ = ["StepSeed", "seed_dtype", "split_seed"]
+__all__ = ["StepSeed", "seed_dtype"]
 
 # The dtype each backend's random ops take seeds in (TensorFlow keeps seed
 # variables in int64 for device placement and casts to int32 itself; JAX's raw
@@ -65,23 +65,3 @@ class StepSeed(keras.random.SeedGenerator):
 
     def get_config(self):
         raise NotImplementedError("StepSeed is built per step and never saved.")
-
-
-def split_seed(seed):
-    """Returns something that each `keras.random` call can take as `seed`.
-
-    Args:
-        seed: `None`, a `SeedGenerator` (including a `StepSeed`), or an int.
-
-    Returns:
-        `seed` itself when it is a generator; a fresh `SeedGenerator` for an
-        int; `None` stays `None`.
-    """
-    if seed is None or isinstance(seed, keras.random.SeedGenerator):
-        return seed
-    if isinstance(seed, int):
-        return keras.random.SeedGenerator(seed)
-    raise ValueError(
-        "`seed` must be None, an int or a `keras.random.SeedGenerator`. "
-        f"Received: seed={seed!r}"
-    )

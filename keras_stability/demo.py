@@ -39,11 +39,6 @@ def build_cnn(input_shape, num_classes):
     return inputs, outputs
 
 
-def default_perturbation():
-    """The training perturbation a `StabilityModel` gets by default."""
-    return model_module.default_perturbation()
-
-
 def train_model(
     kind,
     x_train,
@@ -82,7 +77,7 @@ def train_model(
     num_classes = int(np.max(y_train)) + 1
     inputs, outputs = build_cnn(x_train.shape[1:], num_classes)
     if perturbation is None:
-        perturbation = default_perturbation()
+        perturbation = model_module.default_perturbation()
     if kind == "baseline":
         model = keras.Model(inputs, outputs)
     elif kind == "augmentation":
@@ -198,7 +193,9 @@ def run_demo(
         "seeds": seeds,
         "quick": quick,
         "alpha": model_module.DEFAULT_ALPHA,
-        "perturbation": keras.saving.serialize_keras_object(default_perturbation()),
+        "perturbation": keras.saving.serialize_keras_object(
+            model_module.default_perturbation()
+        ),
         "keras_backend": keras.backend.backend(),
         "seconds": round(time.time() - started, 1),
     }

@@ -181,12 +181,10 @@ def robustness_report(
     tallies = {name: _Tally() for name in ["clean", *names]}
     total = None if hasattr(x, "as_numpy_iterator") else int(np.shape(x)[0])
     progress = keras.utils.Progbar(total, unit_name="image") if verbose else None
-    has_labels = None
     functions = {name: _distortion_function(distortions[name]) for name in names}
     for batch_index, (images, labels) in enumerate(iterate_batches(x, y, batch_size)):
         if len(images) == 0:
             continue
-        has_labels = labels is not None if has_labels is None else has_labels
         clean = _probabilities(model.predict_on_batch(images), from_logits)
         clean_top1 = clean.argmax(-1)
         _tally_accuracy(tallies["clean"], clean, labels, top_k)

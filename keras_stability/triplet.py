@@ -466,6 +466,15 @@ def _deserialize_distance(distance_metric):
     return distance_metric
 
 
+def _mining_distance(distance_metric):
+    """The deserialized, validated `distance_metric` of the mining losses."""
+    distance_metric = _deserialize_distance(distance_metric)
+    _validate_choice(
+        "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
+    )
+    return distance_metric
+
+
 class _BatchLoss(keras.losses.Loss):
     """A loss whose `call` returns one scalar for the whole batch.
 
@@ -615,13 +624,7 @@ class TripletSemiHardLoss(_BatchLoss):
 
     def __init__(self, margin=1.0, distance_metric="L2", name=None, **kwargs):
         _validate_margin(margin)
-        distance_metric = _deserialize_distance(distance_metric)
-        _validate_choice(
-            "distance_metric",
-            distance_metric,
-            PAIRWISE_DISTANCES,
-            allow_callable=True,
-        )
+        distance_metric = _mining_distance(distance_metric)
         super().__init__(name=name, **kwargs)
         self.margin = margin
         self.distance_metric = distance_metric
@@ -701,13 +704,7 @@ class TripletHardLoss(_BatchLoss):
     ):
         _validate_margin(margin)
         _validate_soft(soft)
-        distance_metric = _deserialize_distance(distance_metric)
-        _validate_choice(
-            "distance_metric",
-            distance_metric,
-            PAIRWISE_DISTANCES,
-            allow_callable=True,
-        )
+        distance_metric = _mining_distance(distance_metric)
         super().__init__(name=name, **kwargs)
         self.margin = margin
         self.soft = soft
