@@ -384,11 +384,29 @@ def _codec_blocks(blocks, tables, rounding):
         The decoded levels in `[0, 255]`, float32, same shape as `blocks`.
     """
     eighths = _islow_forward_dct(ops.cast(blocks, "int32") - 128)
-    quantized = ops.sign(eighths) * ops.floor_divide(
+    quantized = ops.sign(eighths) * _floor_divide(
         ops.abs(eighths) + 4 * tables, 8 * tables
     )
     decoded = ops.cast(_ifast_inverse_dct(quantized, tables), "float32")
     return _clip(rounding.replace(blocks, decoded), 0, 255)
+
+
+def _floor_divide(numerators, divisors):
+    """`numerators // divisors` for int32 in `[0, 2**23)`, without integer division.
+
+    Integer division is not vectorized on CPUs and is emulated on GPUs, so
+    the quotient comes from a float multiplication by the reciprocal, which
+    is within one of it, and is then corrected with the exact remainder
+    (every value here is an integer below 2**24, exact in float32). The
+    correction also keeps it exact if a compiler rewrites the reciprocal.
+    """
+    numerators = ops.cast(numerators, "float32")
+    divisors = ops.cast(divisors, "float32")
+    quotients = ops.floor(numerators * (1 / divisors))
+    remainders = numerators - quotients * divisors
+    quotients = ops.where(remainders >= divisors, quotients + 1, quotients)
+    quotients = ops.where(remainders < 0, quotients - 1, quotients)
+    return ops.cast(quotients, "int32")
 
 
 def _clip(x, low, high):

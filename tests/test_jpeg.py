@@ -415,6 +415,21 @@ def test_quantization_tables_follow_libjpeg_scaling_for_every_quality():
     assert to_numpy(jpeg.quantization_tables(75)[0]).shape == (8, 8)
 
 
+def test_quantizer_division_is_exact_for_every_coefficient_and_table_entry():
+    # Every numerator the quantizer can see (|8 x coefficient| + 4 x entry,
+    # below 2**14 + 1020) against every divisor (8 x an entry in [1, 255]),
+    # eagerly, in a graph where the divisors are constants (which grappler
+    # may turn into a multiplication by the reciprocal), and under XLA.
+    numerators = np.arange(2**14 + 1024, dtype="int32")[:, None]
+    divisors = 8 * np.arange(1, 256, dtype="int32")[None, :]
+    expected = numerators // divisors
+    assert np.array_equal(to_numpy(jpeg._floor_divide(numerators, divisors)), expected)
+    graph = tf.function(lambda n: jpeg._floor_divide(n, tf.constant(divisors)))
+    assert np.array_equal(graph(numerators).numpy(), expected)
+    xla = tf.function(jpeg._floor_divide, jit_compile=True)
+    assert np.array_equal(xla(numerators, divisors).numpy(), expected)
+
+
 def test_dct_under_xla_equals_eager(gray_float):
     # Grayscale here, RGB in test_dct_layer_compiles_with_xla.
     qualities = np.array([15, 85], "int32")
