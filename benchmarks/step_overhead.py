@@ -5,8 +5,11 @@ batch (the perturbed copy doubles the forward and backward work). This
 script measures, in one run and one process: a plain step at B, a plain step
 at 2B, and a stability step at B for each perturbation, and prints each
 stability step's ratio to the floor, t(stability, B) / t(plain, 2B).
+With `--pipeline` (TensorFlow) it also times `fit` on a tf.data pipeline:
+a plain model at 2B against libjpeg JPEG made in the step and made in the
+pipeline by `keras_stability.data.with_perturbed_copy`.
 
-    python benchmarks/step_overhead.py --backend tensorflow --models small_cnn
+    python benchmarks/step_overhead.py --backend tensorflow --models small_cnn --pipeline
     python benchmarks/step_overhead.py --backend jax --models small_cnn resnet50 --json out.json
 """
 
@@ -36,15 +39,30 @@ def _parse(argv):
     parser.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
-        "--perturbations",
-        nargs="+",
-        default=["noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg"],
+        "--perturbations", nargs="+", default=list(PERTURBATIONS), choices=PERTURBATIONS
+    )
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="also time `fit` on tf.data with libjpeg in the step and in the "
+        "pipeline (`keras_stability.data.with_perturbed_copy`); TensorFlow only",
     )
     parser.add_argument("--json", default=None)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.pipeline and args.backend != "tensorflow":
+        parser.error(f"--pipeline needs --backend tensorflow, not {args.backend}")
+    return args
 
 
-def _perturbation(name):
+PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg")
+
+
+def default_batch(model_name):
+    return 256 if model_name == "small_cnn" else 64
+
+
+def perturbation(name):
+    """The perturbation a benchmark row is named after."""
     from keras_stability import perturbations as p
 
     return {
@@ -56,7 +74,8 @@ def _perturbation(name):
     }[name]()
 
 
-def _network(name, keras):
+def network(name, keras):
+    """`(inputs, outputs, input_shape)` of a benchmark model, 10 classes."""
     if name == "small_cnn":
         from keras_stability.demo import build_cnn
 
@@ -79,6 +98,57 @@ def _time_steps(model, x, y, steps, repeats):
     return statistics.median(per_step)
 
 
+def _time_fit(model, dataset, steps, repeats):
+    """Median seconds per step of `fit` over `steps` batches of `dataset`."""
+    model.fit(
+        dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0
+    )  # trace
+    per_step = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+        per_step.append((time.perf_counter() - started) / steps)
+    return statistics.median(per_step)
+
+
+def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
+    """`fit` on tf.data: plain at 2B, libjpeg in the step and in the pipeline."""
+    import keras
+    import tensorflow as tf
+
+    from keras_stability import StabilityModel
+    from keras_stability.data import with_perturbed_copy
+
+    batch = len(x2) // 2
+
+    def batches(size):
+        dataset = tf.data.Dataset.from_tensor_slices((x2, y2)).repeat()
+        return dataset.batch(size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def timed(model, dataset):
+        return _time_fit(compiled(model), dataset, args.steps, args.repeats)
+
+    t_2b = timed(keras.Model(inputs, outputs), batches(2 * batch))
+    jpeg = perturbation("jpeg_libjpeg")
+    in_step = timed(StabilityModel(inputs, outputs, perturbation=jpeg), batches(batch))
+    in_pipeline = timed(
+        StabilityModel(inputs, outputs, perturbation=jpeg),
+        with_perturbed_copy(batches(batch), jpeg),
+    )
+    print(
+        f"  fit on tf.data, libjpeg: plain fit at 2B {t_2b * 1e3:.1f} ms/step; "
+        f"copy in the step {in_step * 1e3:.1f} ms = {in_step / t_2b:.2f}x, "
+        f"in the pipeline {in_pipeline * 1e3:.1f} ms = {in_pipeline / t_2b:.2f}x"
+    )
+    return {
+        "plain_fit_2B_s": t_2b,
+        "libjpeg_in_step_s": in_step,
+        "libjpeg_in_step_ratio": in_step / t_2b,
+        "libjpeg_in_pipeline_s": in_pipeline,
+        "libjpeg_in_pipeline_ratio": in_pipeline / t_2b,
+    }
+
+
 def main(argv=None):
     args = _parse(argv)
     os.environ["KERAS_BACKEND"] = args.backend
@@ -96,8 +166,8 @@ def main(argv=None):
         "models": {},
     }
     for model_name in args.models:
-        batch = args.batch or (256 if model_name == "small_cnn" else 64)
-        inputs, outputs, shape = _network(model_name, keras)
+        batch = args.batch or default_batch(model_name)
+        inputs, outputs, shape = network(model_name, keras)
         x2 = rng.random((2 * batch, *shape), dtype="float32")
         y2 = rng.integers(0, 10, 2 * batch)
         x, y = x2[:batch], y2[:batch]
@@ -123,18 +193,17 @@ def main(argv=None):
         for name in args.perturbations:
             if name == "jpeg_libjpeg" and args.backend != "tensorflow":
                 continue
-            try:
-                perturbation = _perturbation(name)
-            except ValueError as error:  # e.g. a method this version lacks
-                print(f"  {name:>13}: skipped ({error})")
-                continue
-            model = compiled(StabilityModel(inputs, outputs, perturbation=perturbation))
+            model = compiled(
+                StabilityModel(inputs, outputs, perturbation=perturbation(name))
+            )
             t = _time_steps(model, x, y, args.steps, args.repeats)
             row["stability"][name] = {"step_s": t, "ratio_to_floor": t / t_2b}
             print(
                 f"  {name:>13}: stability step {t * 1e3:.1f} ms = "
                 f"{t / t_2b:.2f}x the floor"
             )
+        if args.pipeline:
+            row["pipeline"] = _pipeline_rows(inputs, outputs, x2, y2, compiled, args)
         results["models"][model_name] = row
     if args.json:
         with open(args.json, "w") as f:

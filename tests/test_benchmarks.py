@@ -1,0 +1,105 @@
+"""The benchmark scripts run end to end on tiny inputs and report what they measured.
+
+Timings are never asserted (they belong to benchmarks/RESULTS.md); what is
+checked is that each printed ratio is the ratio of the figures it reports.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks")
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(BENCHMARKS, f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_step_overhead_reports_ratios_to_the_floor(tmp_path, capsys):
+    backend = keras.backend.backend()
+    pipeline = ["--pipeline"] if backend == "tensorflow" else []
+    path = tmp_path / "steps.json"
+    argv = ["--backend", backend, "--batch", "4", "--steps", "2", "--repeats", "2"]
+    argv += ["--perturbations", "noise", "jpeg_dct", "--json", str(path), *pipeline]
+    results = _load("step_overhead").main(argv)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(results))
+    row = results["models"]["small_cnn"]
+    assert row["batch"] == 4
+    assert row["floor_ratio"] == pytest.approx(row["plain_2B_s"] / row["plain_B_s"])
+    assert set(row["stability"]) == {"noise", "jpeg_dct"}
+    for entry in row["stability"].values():
+        assert entry["ratio_to_floor"] == pytest.approx(
+            entry["step_s"] / row["plain_2B_s"]
+        )
+    printed = capsys.readouterr().out
+    assert "small_cnn B=4" in printed and "x the floor" in printed
+    if pipeline:
+        fit = row["pipeline"]
+        for where in ("in_step", "in_pipeline"):
+            assert fit[f"libjpeg_{where}_ratio"] == pytest.approx(
+                fit[f"libjpeg_{where}_s"] / fit["plain_fit_2B_s"]
+            )
+        assert "in the pipeline" in printed
+
+
+def test_step_overhead_pipeline_needs_tensorflow(capsys):
+    with pytest.raises(SystemExit):
+        _load("step_overhead").main(["--backend", "jax", "--pipeline"])
+    assert "--pipeline needs --backend tensorflow" in capsys.readouterr().err
+
+
+def test_step_memory_reports_xla_plans(tmp_path):
+    pytest.importorskip("jax")
+    path = tmp_path / "memory.json"
+    command = [sys.executable, os.path.join(BENCHMARKS, "step_memory.py")]
+    command += ["--batch", "8", "--perturbations", "noise", "--json", str(path)]
+    result = subprocess.run(
+        command,
+        env={**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = json.loads(path.read_text())["models"]["small_cnn"]
+    # A plan that ignored the batch would give equal sizes here.
+    assert row["plain_2B_bytes"] > row["plain_B_bytes"] > 0
+    noise = row["stability"]["noise"]
+    assert noise["ratio_to_plain_2B"] == pytest.approx(
+        noise["bytes"] / row["plain_2B_bytes"]
+    )
+    assert "stability step" in result.stdout
+
+
+def test_step_memory_refuses_other_backends():
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, "step_memory.py")],
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "run it with KERAS_BACKEND=jax" in result.stderr
+
+
+def test_eval_throughput_reports_the_ratio(tmp_path, capsys):
+    path = tmp_path / "eval.json"
+    argv = ["--backend", keras.backend.backend(), "--images", "16", "--batch", "8"]
+    result = _load("eval_throughput").main(
+        [*argv, "--repeats", "1", "--json", str(path)]
+    )
+    assert json.loads(path.read_text()) == json.loads(json.dumps(result))
+    assert result["ratio"] == pytest.approx(result["report_s"] / result["predict_s"])
+    assert result["distortions"] == 14
+    assert "ratio report / predict" in capsys.readouterr().out
