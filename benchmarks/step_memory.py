@@ -7,8 +7,7 @@ compiles the very step Keras runs (`model.train_step` under `jax.jit` with
 the state donated, as `fit` does), reads XLA's memory analysis, and prints
 for each step the bytes it allocates, arguments + outputs - donated aliases
 + temporaries, and each stability step's ratio to the plain step at 2B.
-Nothing runs but one tiny step per model to build its optimizer, so it also
-sizes steps that would not fit in memory. The plan is for the device JAX
+Nothing runs, so it also sizes steps that would not fit in memory. The plan is for the device JAX
 runs on (the CPU here, a GPU where `jax.devices()` shows one); TensorFlow
 has no such analysis of a step, hence JAX only.
 
@@ -53,8 +52,9 @@ def step_bytes(model, x, y):
     """Bytes XLA allocates for one `fit` step of a compiled `model` on `(x, y)`."""
     import jax
 
-    # One step on two samples builds the optimizer and metric variables.
-    model.train_on_batch(x[:2], y[:2])
+    # Builds the optimizer and metric variables as `fit` does before its
+    # first step, without compiling a step.
+    model._symbolic_build(data_batch=(x, y, None))
     state = model._get_jax_state(
         trainable_variables=True,
         non_trainable_variables=True,
