@@ -42,6 +42,14 @@ def _parse(argv):
         "--perturbations", nargs="+", default=list(PERTURBATIONS), choices=PERTURBATIONS
     )
     parser.add_argument(
+        "--jit-compile",
+        action="store_const",
+        const=True,
+        default="auto",
+        help="compile every step with XLA (Keras's default, 'auto', does not "
+        "on a TensorFlow machine without a GPU); skips jpeg_libjpeg",
+    )
+    parser.add_argument(
         "--pipeline",
         action="store_true",
         help="also time `fit` on tf.data with libjpeg in the step and in the "
@@ -51,6 +59,8 @@ def _parse(argv):
     args = parser.parse_args(argv)
     if args.pipeline and args.backend != "tensorflow":
         parser.error(f"--pipeline needs --backend tensorflow, not {args.backend}")
+    if args.pipeline and args.jit_compile is True:
+        parser.error("--pipeline times libjpeg in the step, which XLA cannot compile")
     return args
 
 
@@ -163,6 +173,7 @@ def main(argv=None):
         "machine": platform.processor() or platform.machine(),
         "python": sys.version.split()[0],
         "keras": keras.__version__,
+        "jit_compile": args.jit_compile,
         "models": {},
     }
     for model_name in args.models:
@@ -175,7 +186,11 @@ def main(argv=None):
         x, y = x2[:batch], y2[:batch]
 
         def compiled(model):
-            model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+            model.compile(
+                keras.optimizers.SGD(0.01),
+                "sparse_categorical_crossentropy",
+                jit_compile=args.jit_compile,
+            )
             return model
 
         plain = compiled(keras.Model(inputs, outputs))
@@ -193,8 +208,10 @@ def main(argv=None):
             f"{t_2b * 1e3:.1f} ms (floor = {t_2b / t_b:.2f}x a plain step)"
         )
         for name in args.perturbations:
-            if name == "jpeg_libjpeg" and args.backend != "tensorflow":
-                continue
+            if name == "jpeg_libjpeg" and (
+                args.backend != "tensorflow" or args.jit_compile is True
+            ):
+                continue  # TensorFlow only, and not XLA-compilable
             model = compiled(
                 StabilityModel(inputs, outputs, perturbation=perturbation(name))
             )

@@ -52,10 +52,25 @@ def test_step_overhead_reports_ratios_to_the_floor(tmp_path, capsys):
         assert "in the pipeline" in printed
 
 
-def test_step_overhead_pipeline_needs_tensorflow(capsys):
+def test_step_overhead_under_xla_skips_libjpeg():
+    argv = ["--backend", keras.backend.backend(), "--batch", "2", "--steps", "1"]
+    argv += ["--repeats", "1", "--perturbations", "noise", "jpeg_libjpeg"]
+    results = _load("step_overhead").main([*argv, "--jit-compile"])
+    assert results["jit_compile"] is True
+    assert set(results["models"]["small_cnn"]["stability"]) == {"noise"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--backend", "jax", "--pipeline"], "--pipeline needs --backend tensorflow"),
+        (["--pipeline", "--jit-compile"], "which XLA cannot compile"),
+    ],
+)
+def test_step_overhead_pipeline_argument_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
-        _load("step_overhead").main(["--backend", "jax", "--pipeline"])
-    assert "--pipeline needs --backend tensorflow" in capsys.readouterr().err
+        _load("step_overhead").main(argv)
+    assert message in capsys.readouterr().err
 
 
 def test_step_memory_reports_xla_plans(tmp_path):
