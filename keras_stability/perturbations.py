@@ -158,6 +158,28 @@ class Perturbation(keras.layers.Layer):
         return images, False
 
 
+def _normal(shape, stddev, dtype, seed):
+    """`keras.random.normal(shape, stddev=stddev, dtype=dtype, seed=seed)`, Philox on TF.
+
+    `keras.random.normal` leaves TensorFlow's algorithm to "auto_select": the
+    Philox kernel outside XLA, but ThreeFry when XLA compiles it for a CPU,
+    30 times slower (90 ms against 3 ms for 128x32x32x3 on 2 cores, a
+    stability step at 1.54x the floor). Naming Philox keeps the draws
+    outside XLA bit for bit (the seed is cast as Keras casts it) and makes
+    the compiled ones as cheap.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return keras.random.normal(shape, stddev=stddev, dtype=dtype, seed=seed)
+    import tensorflow as tf
+
+    pair = seed.next()
+    if pair.dtype != tf.int32:
+        pair = tf.cast(tf.math.floormod(pair, tf.int32.max - 1), tf.int32)
+    return tf.random.stateless_normal(
+        shape, pair, stddev=stddev, dtype=dtype, alg="philox"
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_stability")
 class GaussianNoise(Perturbation):
     """Adds i.i.d. Gaussian noise to every pixel: the paper's training x'.
@@ -217,11 +239,8 @@ class GaussianNoise(Perturbation):
 
     def perturb(self, images, seed):
         low, high = self.value_range
-        noise = keras.random.normal(
-            ops.shape(images),
-            stddev=self.stddev * (high - low),
-            dtype=images.dtype,
-            seed=seed,
+        noise = _normal(
+            ops.shape(images), self.stddev * (high - low), images.dtype, seed
         )
         outputs = ops.add(images, noise)
         if self.clip:

@@ -357,13 +357,25 @@ def test_gaussian_noise_validation(kwargs, message):
 @TF_ONLY
 def test_gaussian_noise_compiles_with_xla(images):
     layer = GaussianNoise(0.04, value_range=(0, 255))
+    # The seed pair is an argument, so XLA draws the noise (a constant pair
+    # would let TensorFlow fold the draw before XLA sees it).
     compiled = tf.function(
-        lambda x: layer(x, seed=StepSeed(PAIR)),
-        jit_compile=True,
+        lambda x, pair: layer(x, seed=StepSeed(pair)), jit_compile=True
     )
-    noise = compiled(images).numpy() - images
+    noise = compiled(images, PAIR).numpy() - images
     assert noise.shape == images.shape
     assert 0.5 * 10.2 < noise.std() < 1.5 * 10.2
+
+    # TensorFlow's Philox is named explicitly: the same draws as
+    # keras.random.normal (whose "auto_select" XLA expands 30x slower on a
+    # CPU; benchmarks/RESULTS.md), under XLA and outside it.
+    def keras_noise(pair):
+        return keras.random.normal(images.shape, stddev=10.2, seed=StepSeed(pair))
+
+    expected = tf.function(keras_noise, jit_compile=True)(PAIR).numpy()
+    np.testing.assert_allclose(noise, expected, rtol=0, atol=1e-4)
+    eager = to_numpy(layer(images, seed=StepSeed(PAIR))) - images
+    np.testing.assert_allclose(eager, to_numpy(keras_noise(PAIR)), rtol=0, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------
