@@ -9,10 +9,13 @@ and `model.predict` on (D + 1) * N images, in one run, and prints the ratio
 """
 
 import argparse
-import json
 import os
 import statistics
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import write_json  # noqa: E402
 
 
 def main(argv=None):
@@ -78,10 +81,7 @@ def main(argv=None):
         "report_s": timings["report"],
         "ratio": ratio,
     }
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-    return result
+    return write_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ the same run.
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import write_json  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -170,10 +172,7 @@ def main(argv=None):
         "fastest libjpeg row of the same size)"
     )
     print(format_table(results))
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(report, file, indent=2)
-    return report
+    return write_json(report, args.json)
 
 
 if __name__ == "__main__":

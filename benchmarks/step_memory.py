@@ -15,16 +15,17 @@ has no such analysis of a step, hence JAX only.
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from step_overhead import PERTURBATIONS  # noqa: E402
-from step_overhead import default_batch  # noqa: E402
-from step_overhead import network  # noqa: E402
-from step_overhead import perturbation  # noqa: E402
+from _common import PERTURBATIONS  # noqa: E402
+from _common import compile_model  # noqa: E402
+from _common import default_batch  # noqa: E402
+from _common import network  # noqa: E402
+from _common import perturbation  # noqa: E402
+from _common import write_json  # noqa: E402
 
 
 def _parse(argv):
@@ -101,15 +102,10 @@ def main(argv=None):
         inputs, outputs, shape = network(model_name, keras)
         x2 = rng.random((2 * batch, *shape), dtype="float32")
         y2 = rng.integers(0, 10, 2 * batch)
-
-        def compiled(model):
-            model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
-            return model
-
         plain_b = step_bytes(
-            compiled(keras.Model(inputs, outputs)), x2[:batch], y2[:batch]
+            compile_model(keras.Model(inputs, outputs)), x2[:batch], y2[:batch]
         )
-        plain_2b = step_bytes(compiled(keras.Model(inputs, outputs)), x2, y2)
+        plain_2b = step_bytes(compile_model(keras.Model(inputs, outputs)), x2, y2)
         row = {"batch": batch, "plain_B_bytes": plain_b, "plain_2B_bytes": plain_2b}
         row["stability"] = {}
         print(
@@ -117,7 +113,7 @@ def main(argv=None):
             f"{plain_2b / 2**20:.1f} MiB ({plain_2b / plain_b:.2f}x)"
         )
         for name in args.perturbations:
-            model = compiled(
+            model = compile_model(
                 StabilityModel(inputs, outputs, perturbation=perturbation(name))
             )
             used = step_bytes(model, x2[:batch], y2[:batch])
@@ -130,10 +126,7 @@ def main(argv=None):
                 f"{used / plain_2b:.2f}x the plain step at 2B"
             )
         results["models"][model_name] = row
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-    return results
+    return write_json(results, args.json)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,19 @@ pipeline by `keras_stability.data.with_perturbed_copy`.
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import PERTURBATIONS  # noqa: E402
+from _common import compile_model  # noqa: E402
+from _common import default_batch  # noqa: E402
+from _common import network  # noqa: E402
+from _common import perturbation  # noqa: E402
+from _common import write_json  # noqa: E402
 
 
 def _parse(argv):
@@ -62,38 +69,6 @@ def _parse(argv):
     if args.pipeline and args.jit_compile is True:
         parser.error("--pipeline times libjpeg in the step, which XLA cannot compile")
     return args
-
-
-PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg")
-
-
-def default_batch(model_name):
-    return 256 if model_name == "small_cnn" else 64
-
-
-def perturbation(name):
-    """The perturbation a benchmark row is named after."""
-    from keras_stability import perturbations as p
-
-    return {
-        "noise": lambda: p.GaussianNoise(0.04),
-        "crop": lambda: p.RandomCropOffset(4),
-        "thumbnail": lambda: p.ThumbnailResize(scale=0.5),
-        "jpeg_dct": lambda: p.JpegCompression((10, 90), method="dct"),
-        "jpeg_libjpeg": lambda: p.JpegCompression((10, 90), method="libjpeg"),
-    }[name]()
-
-
-def network(name, keras):
-    """`(inputs, outputs, input_shape)` of a benchmark model, 10 classes."""
-    if name == "small_cnn":
-        from keras_stability.demo import build_cnn
-
-        shape = (32, 32, 3)
-        return (*build_cnn(shape, 10), shape)
-    shape = (224, 224, 3)
-    base = keras.applications.ResNet50(weights=None, input_shape=shape, classes=10)
-    return base.input, base.output, shape
 
 
 def _time_steps(model, x, y, steps, repeats):
@@ -186,12 +161,7 @@ def main(argv=None):
         x, y = x2[:batch], y2[:batch]
 
         def compiled(model):
-            model.compile(
-                keras.optimizers.SGD(0.01),
-                "sparse_categorical_crossentropy",
-                jit_compile=args.jit_compile,
-            )
-            return model
+            return compile_model(model, args.jit_compile)
 
         plain = compiled(keras.Model(inputs, outputs))
         t_b = _time_steps(plain, x, y, args.steps, args.repeats)
@@ -224,10 +194,7 @@ def main(argv=None):
         if args.pipeline:
             row["pipeline"] = _pipeline_rows(inputs, outputs, x2, y2, compiled, args)
         results["models"][model_name] = row
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-    return results
+    return write_json(results, args.json)
 
 
 if __name__ == "__main__":

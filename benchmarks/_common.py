@@ -1,0 +1,54 @@
+"""What the step benchmarks share: their models, perturbations and output."""
+
+import json
+
+PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg")
+
+
+def default_batch(model_name):
+    return 256 if model_name == "small_cnn" else 64
+
+
+def perturbation(name):
+    """The perturbation a benchmark row is named after."""
+    from keras_stability import perturbations as p
+
+    return {
+        "noise": lambda: p.GaussianNoise(0.04),
+        "crop": lambda: p.RandomCropOffset(4),
+        "thumbnail": lambda: p.ThumbnailResize(scale=0.5),
+        "jpeg_dct": lambda: p.JpegCompression((10, 90), method="dct"),
+        "jpeg_libjpeg": lambda: p.JpegCompression((10, 90), method="libjpeg"),
+    }[name]()
+
+
+def network(name, keras):
+    """`(inputs, outputs, input_shape)` of a benchmark model, 10 classes."""
+    if name == "small_cnn":
+        from keras_stability.demo import build_cnn
+
+        shape = (32, 32, 3)
+        return (*build_cnn(shape, 10), shape)
+    shape = (224, 224, 3)
+    base = keras.applications.ResNet50(weights=None, input_shape=shape, classes=10)
+    return base.input, base.output, shape
+
+
+def compile_model(model, jit_compile="auto"):
+    """Compiles a benchmark model the same way for the plain and stability steps."""
+    import keras
+
+    model.compile(
+        keras.optimizers.SGD(0.01),
+        "sparse_categorical_crossentropy",
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def write_json(results, path):
+    """Writes `results` to `path` if a path was given; returns `results`."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2)
+    return results
