@@ -5,6 +5,19 @@ import json
 PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg")
 
 
+def add_model_arguments(parser):
+    """`--models` and `--batch`, the same for every step benchmark."""
+    parser.add_argument(
+        "--models", nargs="+", default=["small_cnn"], choices=["small_cnn", "resnet50"]
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="B (default: 256 for small_cnn, 64 for resnet50)",
+    )
+
+
 def default_batch(model_name):
     return 256 if model_name == "small_cnn" else 64
 

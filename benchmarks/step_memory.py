@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import PERTURBATIONS  # noqa: E402
+from _common import add_model_arguments  # noqa: E402
 from _common import compile_model  # noqa: E402
 from _common import default_batch  # noqa: E402
 from _common import network  # noqa: E402
@@ -30,15 +31,7 @@ from _common import write_json  # noqa: E402
 
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--models", nargs="+", default=["small_cnn"], choices=["small_cnn", "resnet50"]
-    )
-    parser.add_argument(
-        "--batch",
-        type=int,
-        default=None,
-        help="B (default: 256 for small_cnn, 64 for resnet50)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--perturbations",
         nargs="+",

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import PERTURBATIONS  # noqa: E402
+from _common import add_model_arguments  # noqa: E402
 from _common import compile_model  # noqa: E402
 from _common import default_batch  # noqa: E402
 from _common import network  # noqa: E402
@@ -34,15 +35,7 @@ def _parse(argv):
     parser.add_argument(
         "--backend", default="tensorflow", choices=["tensorflow", "jax", "torch"]
     )
-    parser.add_argument(
-        "--models", nargs="+", default=["small_cnn"], choices=["small_cnn", "resnet50"]
-    )
-    parser.add_argument(
-        "--batch",
-        type=int,
-        default=None,
-        help="B (default: 256 for small_cnn, 64 for resnet50)",
-    )
+    add_model_arguments(parser)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
