@@ -7,9 +7,11 @@ compiles the very step Keras runs (`model.train_step` under `jax.jit` with
 the state donated, as `fit` does), reads XLA's memory analysis, and prints
 for each step the bytes it allocates, arguments + outputs - donated aliases
 + temporaries, and each stability step's ratio to the plain step at 2B.
-Nothing runs, so it also sizes steps that would not fit in memory. The plan is for the device JAX
-runs on (the CPU here, a GPU where `jax.devices()` shows one); TensorFlow
-has no such analysis of a step, hence JAX only.
+Nothing runs, so it also sizes steps that would not fit in memory. The
+plan is for the device JAX runs on (the CPU here, a GPU where
+`jax.devices()` shows one); TensorFlow has no such analysis of a step,
+hence JAX only. It reads two private Keras methods (`_symbolic_build`,
+`_get_jax_state`), the ones `train_on_batch` calls before its step.
 
     KERAS_BACKEND=jax python benchmarks/step_memory.py --models small_cnn resnet50
 """
