@@ -367,7 +367,7 @@ def test_gaussian_noise_compiles_with_xla(images):
     assert 0.5 * 10.2 < noise.std() < 1.5 * 10.2
 
     # TensorFlow's Philox is named explicitly: the same draws as
-    # keras.random.normal (whose "auto_select" XLA expands 30x slower on a
+    # keras.random.normal (whose "auto_select" XLA compiles 27x slower for a
     # CPU; benchmarks/RESULTS.md), under XLA and outside it.
     def keras_noise(pair):
         return keras.random.normal(images.shape, stddev=10.2, seed=StepSeed(pair))
