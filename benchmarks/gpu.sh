@@ -38,7 +38,7 @@ run() {
 }
 
 run steps_small_cnn benchmarks/step_overhead.py --backend jax --models small_cnn
-run memory_small_cnn benchmarks/step_memory.py --models small_cnn
+run memory_small_cnn benchmarks/step_memory.py --models small_cnn --halves
 run jpeg_throughput benchmarks/jpeg_throughput.py --backend jax
 run eval_throughput benchmarks/eval_throughput.py --backend jax
 run steps_resnet50 benchmarks/step_overhead.py --backend jax --models resnet50 --steps 10 --repeats 3

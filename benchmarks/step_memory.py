@@ -40,8 +40,33 @@ def _parse(argv):
         default=[name for name in PERTURBATIONS if name != "jpeg_libjpeg"],
         choices=[name for name in PERTURBATIONS if name != "jpeg_libjpeg"],
     )
+    parser.add_argument(
+        "--halves",
+        action="store_true",
+        help="also plan a plain step at 2B whose loss runs the network on each "
+        "half of the batch separately, as a stability step runs x and x'",
+    )
     parser.add_argument("--json", default=None)
     return parser.parse_args(argv)
+
+
+def _halves_model(inputs, outputs, batch):
+    """A plain model whose loss runs the network on `x[:batch]` and `x[batch:]`.
+
+    The same loss as a plain step at 2B, computed the way a stability step
+    computes its two forward passes: it separates what two passes at B cost
+    from what the stability term costs.
+    """
+    import keras
+
+    class Halves(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, **kw):
+            y_pred = keras.ops.concatenate(
+                [self(x[:batch], training=True), self(x[batch:], training=True)]
+            )
+            return super().compute_loss(x, y, y_pred, sample_weight, **kw)
+
+    return Halves(inputs, outputs)
 
 
 def step_bytes(model, x, y):
@@ -107,6 +132,14 @@ def main(argv=None):
             f"{model_name} B={batch}: plain step {plain_b / 2**20:.1f} MiB, at 2B "
             f"{plain_2b / 2**20:.1f} MiB ({plain_2b / plain_b:.2f}x)"
         )
+        if args.halves:
+            halves = _halves_model(inputs, outputs, batch)
+            used = step_bytes(compile_model(halves), x2, y2)
+            row["plain_2B_in_halves_bytes"] = used
+            print(
+                f"  {'2B in halves':>13}: plain step {used / 2**20:.1f} MiB = "
+                f"{used / plain_2b:.2f}x the plain step at 2B"
+            )
         for name in args.perturbations:
             model = compile_model(
                 StabilityModel(inputs, outputs, perturbation=perturbation(name))

@@ -77,7 +77,8 @@ def test_step_memory_reports_xla_plans(tmp_path):
     pytest.importorskip("jax")
     path = tmp_path / "memory.json"
     command = [sys.executable, os.path.join(BENCHMARKS, "step_memory.py")]
-    command += ["--batch", "8", "--perturbations", "noise", "--json", str(path)]
+    command += ["--batch", "8", "--perturbations", "noise", "--halves"]
+    command += ["--json", str(path)]
     result = subprocess.run(
         command,
         env={**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
@@ -89,6 +90,7 @@ def test_step_memory_reports_xla_plans(tmp_path):
     row = json.loads(path.read_text())["models"]["small_cnn"]
     # A plan that ignored the batch would give equal sizes here.
     assert row["plain_2B_bytes"] > row["plain_B_bytes"] > 0
+    assert row["plain_2B_in_halves_bytes"] > row["plain_B_bytes"]
     noise = row["stability"]["noise"]
     assert noise["ratio_to_plain_2B"] == pytest.approx(
         noise["bytes"] / row["plain_2B_bytes"]
