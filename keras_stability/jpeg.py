@@ -199,10 +199,11 @@ def dct_compress(images, quality, straight_through=False):
     floating-point steps only ever hold integers below 2**24, so they are
     exact on any device (no matmul, so no TF32 either).
 
-    On TensorFlow with a GPU, compile it (`jit_compile=True`, which Keras
-    picks by default when every layer supports XLA): outside XLA,
-    TensorFlow keeps int32 tensors in host memory, so the DCT stages would
-    run on the CPU.
+    On TensorFlow, inside a `tf.function` (a Keras step, a `tf.data` map),
+    it compiles itself with XLA even where the surrounding function is not
+    compiled (Keras leaves XLA off on a machine without a GPU): op by op,
+    its int32 stages cost 4 times as much on a CPU, and on a GPU TensorFlow
+    would keep them in host memory. Called eagerly it runs op by op.
 
     With `straight_through=True` every rounding (and truncation) is the
     identity in the backward pass, `x + stop_gradient(round(x) - x)`, so
@@ -272,6 +273,35 @@ def dct_compress(images, quality, straight_through=False):
             "`dct_compress` needs a static image height and width. "
             f"Received: images.shape={shape}"
         )
+    if _backend.is_tensorflow():
+        import tensorflow as tf
+
+        if tf.inside_function():
+            quality = tf.convert_to_tensor(quality)  # not a constant per value
+            return _xla_dct_compress(tf)(images, quality, straight_through)
+    return _dct_compress(images, quality, straight_through)
+
+
+_XLA_DCT_COMPRESS = []
+
+
+def _xla_dct_compress(tf):
+    """`_dct_compress` under `tf.function(jit_compile=True)`, made once.
+
+    It traces once per image shape (the codec needs a static height and
+    width) and `straight_through` value.
+    """
+    if not _XLA_DCT_COMPRESS:
+        _XLA_DCT_COMPRESS.append(
+            tf.function(_dct_compress, jit_compile=True, autograph=False)
+        )
+    return _XLA_DCT_COMPRESS[0]
+
+
+def _dct_compress(images, quality, straight_through):
+    """The body of `dct_compress`, on validated images."""
+    height, width, channels = tuple(images.shape)[1:]
+    dtype = keras.backend.standardize_dtype(images.dtype)
     rounding = _Rounding(straight_through)
     luminance, chrominance = quantization_tables(quality)
     levels = rounding.floor(_clip(ops.cast(images, "float32") * 255.5, 0, 255))

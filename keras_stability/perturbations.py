@@ -329,7 +329,8 @@ class JpegCompression(Perturbation):
     - `method="dct"` runs `keras_stability.jpeg.dct_compress`: the same
       encoder and decoder arithmetic written in `keras.ops` on the whole
       batch, so it works on every backend, compiles with XLA and stays on
-      the accelerator. Its pixels match libjpeg's (bit-identical to
+      the accelerator (on TensorFlow it compiles itself with XLA inside any
+      `tf.function`, also where Keras leaves XLA off). Its pixels match libjpeg's (bit-identical to
       `tf.image.adjust_jpeg_quality` on the photographs of the tests).
 
     Neither is differentiable by default, which stability training does not

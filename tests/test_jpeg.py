@@ -430,6 +430,23 @@ def test_quantizer_division_is_exact_for_every_coefficient_and_table_entry():
     assert np.array_equal(xla(numerators, divisors).numpy(), expected)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dct_in_a_plain_tf_function_compiles_itself_with_xla(channels, rgb_odd):
+    # Keras leaves XLA off on a CPU; the codec then compiles itself, and its
+    # pixels are still libjpeg's.
+    images = rgb_odd[..., :channels].astype("float32") / 255
+    qualities = np.array([1, 12, 35, 50, 77, 100], "int32")[: len(images)]
+    outer = tf.function(jpeg.dct_compress)
+    graph_def = outer.get_concrete_function(images, qualities).graph.as_graph_def()
+    compiled = [
+        f.signature.name
+        for f in graph_def.library.function
+        if f.attr["_XlaMustCompile"].b
+    ]
+    assert len(compiled) == 1 and "_dct_compress" in compiled[0]
+    assert np.array_equal(outer(images, qualities).numpy(), _adjust(images, qualities))
+
+
 def test_dct_under_xla_equals_eager(gray_float):
     # Grayscale here, RGB in test_dct_layer_compiles_with_xla.
     qualities = np.array([15, 85], "int32")
