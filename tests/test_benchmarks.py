@@ -120,3 +120,16 @@ def test_eval_throughput_reports_the_ratio(tmp_path, capsys):
     assert result["ratio"] == pytest.approx(result["report_s"] / result["predict_s"])
     assert result["distortions"] == 14
     assert "ratio report / predict" in capsys.readouterr().out
+
+
+@pytest.mark.tensorflow
+def test_fit_steps_prints_every_call(tmp_path, capsys):
+    path = tmp_path / "fit.json"
+    argv = ["--batch", "4", "--steps", "2", "--calls", "3", "--json", str(path)]
+    argv += ["--configurations", "plain_2B", "libjpeg_pipeline"]
+    results = _load("fit_steps").main(argv)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(results))
+    assert set(results["ms_per_step"]) == {"plain_2B", "libjpeg_pipeline"}
+    for times in results["ms_per_step"].values():
+        assert len(times) == 3 and all(t > 0 for t in times)
+    assert "libjpeg_pipeline:" in capsys.readouterr().out
