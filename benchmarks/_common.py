@@ -59,6 +59,14 @@ def compile_model(model, jit_compile="auto"):
     return model
 
 
+def repeated_batches(x, y, size):
+    """An endless, prefetched tf.data pipeline of `(x, y)` batches of `size`."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).repeat()
+    return dataset.batch(size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
 def write_json(results, path):
     """Writes `results` to `path` if a path was given; returns `results`."""
     if path:

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import compile_model  # noqa: E402
 from _common import network  # noqa: E402
 from _common import perturbation  # noqa: E402
+from _common import repeated_batches  # noqa: E402
 from _common import write_json  # noqa: E402
 
 CONFIGURATIONS = ("plain_2B", "crop", "jpeg_dct", "jpeg_libjpeg", "libjpeg_pipeline")
@@ -43,7 +44,6 @@ def main(argv=None):
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("fit_steps.py times tf.data pipelines: TensorFlow only.")
     import numpy as np
-    import tensorflow as tf
 
     from keras_stability import StabilityModel
     from keras_stability.data import with_perturbed_copy
@@ -54,8 +54,7 @@ def main(argv=None):
     y2 = rng.integers(0, 10, 2 * args.batch)
 
     def batches(size):
-        dataset = tf.data.Dataset.from_tensor_slices((x2, y2)).repeat()
-        return dataset.batch(size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        return repeated_batches(x2, y2, size)
 
     results = {"batch": args.batch, "steps": args.steps, "ms_per_step": {}}
     for name in args.configurations:

@@ -27,6 +27,7 @@ from _common import compile_model  # noqa: E402
 from _common import default_batch  # noqa: E402
 from _common import network  # noqa: E402
 from _common import perturbation  # noqa: E402
+from _common import repeated_batches  # noqa: E402
 from _common import write_json  # noqa: E402
 
 
@@ -92,7 +93,6 @@ def _time_fit(model, dataset, steps, repeats):
 def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
     """`fit` on tf.data: plain at 2B, libjpeg in the step and in the pipeline."""
     import keras
-    import tensorflow as tf
 
     from keras_stability import StabilityModel
     from keras_stability.data import with_perturbed_copy
@@ -100,8 +100,7 @@ def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
     batch = len(x2) // 2
 
     def batches(size):
-        dataset = tf.data.Dataset.from_tensor_slices((x2, y2)).repeat()
-        return dataset.batch(size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        return repeated_batches(x2, y2, size)
 
     def timed(model, dataset):
         return _time_fit(compiled(model), dataset, args.steps, args.repeats)

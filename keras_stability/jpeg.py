@@ -15,6 +15,8 @@ JpegCompression` picks one with its `method`:
 `quantization_tables` gives the quality-scaled tables both of them use.
 """
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
@@ -278,24 +280,20 @@ def dct_compress(images, quality, straight_through=False):
 
         if tf.inside_function():
             quality = tf.convert_to_tensor(quality)  # not a constant per value
-            return _xla_dct_compress(tf)(images, quality, straight_through)
+            return _xla_dct_compress()(images, quality, straight_through)
     return _dct_compress(images, quality, straight_through)
 
 
-_XLA_DCT_COMPRESS = []
-
-
-def _xla_dct_compress(tf):
+@functools.cache
+def _xla_dct_compress():
     """`_dct_compress` under `tf.function(jit_compile=True)`, made once.
 
     It traces once per image shape (the codec needs a static height and
     width) and `straight_through` value.
     """
-    if not _XLA_DCT_COMPRESS:
-        _XLA_DCT_COMPRESS.append(
-            tf.function(_dct_compress, jit_compile=True, autograph=False)
-        )
-    return _XLA_DCT_COMPRESS[0]
+    import tensorflow as tf
+
+    return tf.function(_dct_compress, jit_compile=True, autograph=False)
 
 
 def _dct_compress(images, quality, straight_through):
