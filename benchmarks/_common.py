@@ -67,6 +67,43 @@ def repeated_batches(x, y, size):
     return dataset.batch(size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
+def time_fit(model, dataset, steps):
+    """Times one `fit` call of `steps` batches of `dataset`.
+
+    Returns `(per_step, outside)` in seconds: the time from the start of the
+    first batch to the end of the last, divided by `steps`, and the rest of
+    the call. The rest is not a cost of the step: it is `fit`'s set-up and
+    the tear-down of the tf.data iterator, which with tf.data autotuning on
+    waits for the autotuner's thread, sometimes about 1.2 s per call on two
+    cores (see "fit on tf.data" in RESULTS.md).
+    """
+    import time
+
+    import keras
+
+    marks = []
+    clock = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: (
+            marks.append(time.perf_counter()) if batch == 0 else None
+        ),
+        on_train_batch_end=lambda batch, logs: (
+            marks.append(time.perf_counter()) if batch == steps - 1 else None
+        ),
+    )
+    started = time.perf_counter()
+    model.fit(
+        dataset,
+        steps_per_epoch=steps,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[clock],
+    )
+    total = time.perf_counter() - started
+    inside = marks[-1] - marks[0]
+    return inside / steps, total - inside
+
+
 def write_json(results, path):
     """Writes `results` to `path` if a path was given; returns `results`."""
     if path:

@@ -1,7 +1,10 @@
 """Time per step of each `fit` call on tf.data, one figure per call (TensorFlow).
 
-`step_overhead.py` gives medians; this prints every `fit` call's ms per step
-so that calls which run slower than the others show, for a plain model at
+`step_overhead.py` gives medians; this prints every `fit` call, so that
+calls which run slower than the others show: its ms per step from the first
+batch to the end of the last, and the seconds the call spends outside its
+steps (set-up, and tearing down the tf.data iterator, which waits for
+tf.data's autotuner; `--no-autotune` turns autotuning off to show that), for a plain model at
 2B and a stability model at B with each perturbation, the JPEG copy made in
 the step or (`libjpeg_pipeline`) by `keras_stability.data.with_perturbed_copy`.
 Each configuration trains a fresh small CNN on a repeated dataset of random
@@ -13,13 +16,13 @@ images; the first call traces and is not printed.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import compile_model  # noqa: E402
 from _common import network  # noqa: E402
 from _common import perturbation  # noqa: E402
 from _common import repeated_batches  # noqa: E402
+from _common import time_fit  # noqa: E402
 from _common import write_json  # noqa: E402
 
 CONFIGURATIONS = ("plain_2B", "crop", "jpeg_dct", "jpeg_libjpeg", "libjpeg_pipeline")
@@ -36,6 +39,11 @@ def main(argv=None):
         default=list(CONFIGURATIONS),
         choices=CONFIGURATIONS,
     )
+    parser.add_argument(
+        "--no-autotune",
+        action="store_true",
+        help="turn tf.data autotuning off (options.autotune.enabled = False)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -44,6 +52,7 @@ def main(argv=None):
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("fit_steps.py times tf.data pipelines: TensorFlow only.")
     import numpy as np
+    import tensorflow as tf
 
     from keras_stability import StabilityModel
     from keras_stability.data import with_perturbed_copy
@@ -54,9 +63,20 @@ def main(argv=None):
     y2 = rng.integers(0, 10, 2 * args.batch)
 
     def batches(size):
-        return repeated_batches(x2, y2, size)
+        dataset = repeated_batches(x2, y2, size)
+        if args.no_autotune:
+            options = tf.data.Options()
+            options.autotune.enabled = False
+            dataset = dataset.with_options(options)
+        return dataset
 
-    results = {"batch": args.batch, "steps": args.steps, "ms_per_step": {}}
+    results = {
+        "batch": args.batch,
+        "steps": args.steps,
+        "autotune": not args.no_autotune,
+        "ms_per_step": {},
+        "s_outside_steps": {},
+    }
     for name in args.configurations:
         if name == "plain_2B":
             model, dataset = keras.Model(inputs, outputs), batches(2 * args.batch)
@@ -68,16 +88,17 @@ def main(argv=None):
             model = StabilityModel(inputs, outputs, perturbation=perturbation(name))
             dataset = batches(args.batch)
         compile_model(model)
-        times = []
-        for call in range(args.calls + 1):
-            started = time.perf_counter()
-            model.fit(
-                dataset, steps_per_epoch=args.steps, epochs=1, shuffle=False, verbose=0
-            )
-            if call:  # the first call traces
-                times.append((time.perf_counter() - started) / args.steps * 1e3)
-        results["ms_per_step"][name] = times
-        print(f"{name:>16}: " + " ".join(f"{t:6.1f}" for t in times) + " ms/step")
+        time_fit(model, dataset, args.steps)  # traces
+        calls = [time_fit(model, dataset, args.steps) for _ in range(args.calls)]
+        results["ms_per_step"][name] = [per_step * 1e3 for per_step, _ in calls]
+        results["s_outside_steps"][name] = [outside for _, outside in calls]
+        print(
+            f"{name:>16}: "
+            + " ".join(f"{per_step * 1e3:5.1f}" for per_step, _ in calls)
+            + " ms/step; outside the steps "
+            + " ".join(f"{outside:4.2f}" for _, outside in calls)
+            + " s"
+        )
     return write_json(results, args.json)
 
 

@@ -7,7 +7,9 @@ at 2B, and a stability step at B for each perturbation, and prints each
 stability step's ratio to the floor, t(stability, B) / t(plain, 2B).
 With `--pipeline` (TensorFlow) it also times `fit` on a tf.data pipeline:
 a plain model at 2B against libjpeg JPEG made in the step and made in the
-pipeline by `keras_stability.data.with_perturbed_copy`.
+pipeline by `keras_stability.data.with_perturbed_copy`; those figures are
+the time from the first batch to the end of the last, and the rest of each
+`fit` call (set-up, tearing down the tf.data iterator) is printed apart.
 
     python benchmarks/step_overhead.py --backend tensorflow --models small_cnn --pipeline
     python benchmarks/step_overhead.py --backend jax --models small_cnn resnet50 --json out.json
@@ -28,6 +30,7 @@ from _common import default_batch  # noqa: E402
 from _common import network  # noqa: E402
 from _common import perturbation  # noqa: E402
 from _common import repeated_batches  # noqa: E402
+from _common import time_fit  # noqa: E402
 from _common import write_json  # noqa: E402
 
 
@@ -78,16 +81,10 @@ def _time_steps(model, x, y, steps, repeats):
 
 
 def _time_fit(model, dataset, steps, repeats):
-    """Median seconds per step of `fit` over `steps` batches of `dataset`."""
-    model.fit(
-        dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0
-    )  # trace
-    per_step = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        model.fit(dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
-        per_step.append((time.perf_counter() - started) / steps)
-    return statistics.median(per_step)
+    """Median seconds per step inside `fit`, and median seconds outside the steps."""
+    time_fit(model, dataset, steps)  # trace
+    runs = [time_fit(model, dataset, steps) for _ in range(repeats)]
+    return tuple(statistics.median(column) for column in zip(*runs, strict=True))
 
 
 def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
@@ -105,17 +102,21 @@ def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
     def timed(model, dataset):
         return _time_fit(compiled(model), dataset, args.steps, args.repeats)
 
-    t_2b = timed(keras.Model(inputs, outputs), batches(2 * batch))
+    (t_2b, out_2b) = timed(keras.Model(inputs, outputs), batches(2 * batch))
     jpeg = perturbation("jpeg_libjpeg")
-    in_step = timed(StabilityModel(inputs, outputs, perturbation=jpeg), batches(batch))
-    in_pipeline = timed(
+    (in_step, out_step) = timed(
+        StabilityModel(inputs, outputs, perturbation=jpeg), batches(batch)
+    )
+    (in_pipeline, out_pipeline) = timed(
         StabilityModel(inputs, outputs, perturbation=jpeg),
         with_perturbed_copy(batches(batch), jpeg),
     )
     print(
         f"  fit on tf.data, libjpeg: plain fit at 2B {t_2b * 1e3:.1f} ms/step; "
         f"copy in the step {in_step * 1e3:.1f} ms = {in_step / t_2b:.2f}x, "
-        f"in the pipeline {in_pipeline * 1e3:.1f} ms = {in_pipeline / t_2b:.2f}x"
+        f"in the pipeline {in_pipeline * 1e3:.1f} ms = {in_pipeline / t_2b:.2f}x\n"
+        f"  outside the steps, per fit call: {out_2b:.2f} s, {out_step:.2f} s, "
+        f"{out_pipeline:.2f} s"
     )
     return {
         "plain_fit_2B_s": t_2b,
@@ -123,6 +124,11 @@ def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
         "libjpeg_in_step_ratio": in_step / t_2b,
         "libjpeg_in_pipeline_s": in_pipeline,
         "libjpeg_in_pipeline_ratio": in_pipeline / t_2b,
+        "outside_steps_per_call_s": {
+            "plain_2B": out_2b,
+            "libjpeg_in_step": out_step,
+            "libjpeg_in_pipeline": out_pipeline,
+        },
     }
 
 

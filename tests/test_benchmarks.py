@@ -9,8 +9,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import keras
+import numpy as np
 import pytest
 
 BENCHMARKS = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks")
@@ -126,10 +128,34 @@ def test_eval_throughput_reports_the_ratio(tmp_path, capsys):
 def test_fit_steps_prints_every_call(tmp_path, capsys):
     path = tmp_path / "fit.json"
     argv = ["--batch", "4", "--steps", "2", "--calls", "3", "--json", str(path)]
-    argv += ["--configurations", "plain_2B", "libjpeg_pipeline"]
+    argv += ["--configurations", "plain_2B", "libjpeg_pipeline", "--no-autotune"]
     results = _load("fit_steps").main(argv)
     assert json.loads(path.read_text()) == json.loads(json.dumps(results))
-    assert set(results["ms_per_step"]) == {"plain_2B", "libjpeg_pipeline"}
-    for times in results["ms_per_step"].values():
-        assert len(times) == 3 and all(t > 0 for t in times)
+    assert results["autotune"] is False
+    for key in ("ms_per_step", "s_outside_steps"):
+        assert set(results[key]) == {"plain_2B", "libjpeg_pipeline"}
+        for times in results[key].values():
+            assert len(times) == 3 and all(t > 0 for t in times)
     assert "libjpeg_pipeline:" in capsys.readouterr().out
+
+
+def test_time_fit_splits_the_steps_from_the_rest_of_the_call():
+    """Time spent in `fit` before the first batch is not charged to the steps."""
+
+    class SlowStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            time.sleep(0.3)
+
+    class Model(keras.Model):
+        def fit(self, *args, callbacks=(), **kwargs):
+            return super().fit(*args, callbacks=[SlowStart(), *callbacks], **kwargs)
+
+    def batches():
+        while True:
+            yield np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+
+    inputs = keras.Input((2,))
+    model = Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    per_step, outside = _load("_common").time_fit(model, batches(), steps=3)
+    assert outside >= 0.3 > 3 * per_step > 0
