@@ -4,10 +4,13 @@ Replace `keras.Model` with `StabilityModel`, `fit` as usual: each step also
 pulls the output on a perturbed copy of the batch towards the clean output.
 """
 
+from keras_stability import data
 from keras_stability import evaluation
+from keras_stability import jpeg
 from keras_stability import layers
 from keras_stability import losses
 from keras_stability import perturbations
+from keras_stability import plotting
 from keras_stability.model import StabilityModel
 
 __version__ = "0.1.0"
@@ -15,8 +18,11 @@ __version__ = "0.1.0"
 __all__ = [
     "StabilityModel",
     "__version__",
+    "data",
     "evaluation",
+    "jpeg",
     "layers",
     "losses",
     "perturbations",
+    "plotting",
 ]
