@@ -14,6 +14,7 @@ can switch to these classes.
 Everything here is written with `keras.ops` and runs on every Keras backend.
 """
 
+import math
 import numbers
 
 import keras
@@ -47,7 +48,13 @@ def _validate_margin(margin):
                 f"`margin` must be a number >= 0. Received: margin={margin!r}"
             )
         return
-    if not margin >= 0:
+    # An infinite margin makes the hinge infinite, and inf * 0 in the masks
+    # of the mining losses NaN.
+    if not math.isfinite(margin):
+        raise ValueError(
+            f"`margin` must be a finite number >= 0. Received: margin={margin!r}"
+        )
+    if margin < 0:
         raise ValueError(f"`margin` must be >= 0. Received: margin={margin!r}")
 
 
@@ -105,7 +112,15 @@ def pairwise_distance(embeddings, distance="L2"):
     gradient 0 wherever the squared distance is 0, so identical embeddings
     give finite gradients. The angular distance is one minus the cosine
     similarity of the L2-normalized rows, clipped at 0; its diagonal is 0 up
-    to rounding (TensorFlow Addons' `angular_distance`).
+    to rounding (TensorFlow Addons' `angular_distance`), and a row of zeros
+    is at distance 1 from every row, itself included.
+
+    float16 and bfloat16 embeddings are computed in float32 (the squared
+    norms of float16 rows overflow from a norm of about 256 on) and the matrix is
+    cast back to their dtype. A distance above float16's largest value,
+    65504, comes back as `inf` in float16, as any cast does; pass float32
+    embeddings to keep it. The mining losses are not affected: they compute
+    the matrix of float32 embeddings.
 
     Formula:
 
@@ -120,7 +135,8 @@ def pairwise_distance(embeddings, distance="L2"):
         distance: `"L2"`, `"squared-L2"` or `"angular"`. Defaults to `"L2"`.
 
     Returns:
-        Tensor of shape `(batch, batch)` in the dtype of `embeddings`.
+        Tensor of shape `(batch, batch)` in the dtype of `embeddings`
+        (`keras.config.floatx()` for integer embeddings).
 
     Example:
 
@@ -131,11 +147,11 @@ def pairwise_distance(embeddings, distance="L2"):
     ```
     """
     _validate_choice("distance", distance, PAIRWISE_DISTANCES)
-    embeddings = ops.convert_to_tensor(embeddings)
+    embeddings, output_dtype = _as_float(embeddings)
     if distance == "angular":
         normalized = _l2_normalize(embeddings)
         cosine = ops.matmul(normalized, ops.transpose(normalized))
-        return ops.maximum(1.0 - cosine, 0.0)
+        return ops.cast(ops.maximum(1.0 - cosine, 0.0), output_dtype)
 
     squared_norms = ops.sum(ops.square(embeddings), axis=1, keepdims=True)
     squared = (
@@ -147,8 +163,11 @@ def pairwise_distance(embeddings, distance="L2"):
     indices = ops.arange(ops.shape(embeddings)[0])
     diagonal = ops.equal(ops.expand_dims(indices, 1), ops.expand_dims(indices, 0))
     if distance == "squared-L2":
-        return ops.where(diagonal, ops.zeros_like(squared), squared)
-    return _safe_sqrt(squared, ops.logical_or(diagonal, ops.less_equal(squared, 0.0)))
+        distances = ops.where(diagonal, ops.zeros_like(squared), squared)
+    else:
+        zero = ops.logical_or(diagonal, ops.less_equal(squared, 0.0))
+        distances = _safe_sqrt(squared, zero)
+    return ops.cast(distances, output_dtype)
 
 
 def _distance_matrix(embeddings, distance_metric):
@@ -218,7 +237,7 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
             similar to the anchors.
         negative: float tensor of shape `(batch, dim)`, the images less
             similar to the anchors.
-        margin: non-negative float, the gap `g` required between the two
+        margin: finite non-negative float, the gap `g` required between the two
             distances. Defaults to `0.1`.
         distance: `"l2"`, `"squared_l2"` or `"cosine"`. Defaults to `"l2"`.
 
@@ -303,7 +322,7 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
         y_true: integer labels of shape `(batch,)` or `(batch, 1)`.
         y_pred: float embeddings of shape `(batch, dim)`, usually
             L2-normalized (`keras.layers.UnitNormalization`).
-        margin: non-negative float, the margin of the hinge. Defaults to
+        margin: finite non-negative float, the margin of the hinge. Defaults to
             `1.0`.
         distance_metric: `"L2"` (Euclidean), `"squared-L2"`, `"angular"`
             (one minus cosine similarity), or a callable mapping the
@@ -402,7 +421,7 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
         y_true: integer labels of shape `(batch,)` or `(batch, 1)`.
         y_pred: float embeddings of shape `(batch, dim)`, usually
             L2-normalized (`keras.layers.UnitNormalization`).
-        margin: non-negative float, the margin of the hinge; unused when
+        margin: finite non-negative float, the margin of the hinge; unused when
             `soft`. Defaults to `1.0`.
         soft: bool, whether to use the soft margin `log(1 + exp(gap))`
             instead of the hinge. Defaults to `False`.
@@ -519,7 +538,7 @@ class TripletHingeLoss(keras.losses.Loss):
     ```
 
     Args:
-        margin: non-negative float, the gap required between the two
+        margin: finite non-negative float, the gap required between the two
             distances. Defaults to `0.1`.
         distance: `"l2"` (the paper's Euclidean distance), `"squared_l2"` or
             `"cosine"` (one minus cosine similarity). Defaults to `"l2"`.
@@ -595,7 +614,7 @@ class TripletSemiHardLoss(_BatchLoss):
     ```
 
     Args:
-        margin: non-negative float, the margin of the hinge. Defaults to
+        margin: finite non-negative float, the margin of the hinge. Defaults to
             `1.0`.
         distance_metric: `"L2"`, `"squared-L2"`, `"angular"` or a callable
             returning the `(batch, batch)` distance matrix of the
@@ -673,7 +692,7 @@ class TripletHardLoss(_BatchLoss):
     ```
 
     Args:
-        margin: non-negative float, the margin of the hinge; unused when
+        margin: finite non-negative float, the margin of the hinge; unused when
             `soft`. Defaults to `1.0`.
         soft: bool, whether to use the soft margin instead of the hinge.
             Defaults to `False`.

@@ -8,6 +8,7 @@ for empty sets), or from a derivation by hand in the comments.
 
 import inspect
 import math
+import re
 
 import keras
 import numpy as np
@@ -100,7 +101,8 @@ def np_hard(labels, distances, margin, soft=False):
         hardest_negative = min(negatives) if negatives else max(distances[a])
         gap = hardest_positive - hardest_negative
         if soft:
-            total += math.log1p(math.exp(gap))
+            # log(1 + exp(gap)), written so that a large gap does not overflow.
+            total += max(gap, 0.0) + math.log1p(math.exp(-abs(gap)))
         else:
             total += max(gap + margin, 0.0)
     return total / n
@@ -179,6 +181,43 @@ def as_numpy(x):
     return np.asarray(ops.convert_to_numpy(ops.cast(x, "float32")), np.float64)
 
 
+def np_pairwise_float32(embeddings, metric):
+    """The distance matrix in float32 NumPy, from the row differences.
+
+    Angular normalizes each row with `tf.math.l2_normalize`'s epsilon,
+    `x / sqrt(max(|x|^2, 1e-12))`, so a row of zeros stays zeros and has
+    cosine 0 with every row.
+    """
+    x = np.asarray(embeddings, np.float32)
+    if metric == "angular":
+        squared_norms = np.sum(x * x, axis=1, keepdims=True)
+        normalized = x / np.sqrt(np.maximum(squared_norms, np.float32(1e-12)))
+        return np.maximum(np.float32(1.0) - normalized @ normalized.T, 0.0)
+    squared = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
+    return squared if metric == "squared-L2" else np.sqrt(squared)
+
+
+# Unit roundoffs: casting a float32 result to float16 (11 significant bits)
+# changes it by at most 2**-11 = 4.9e-4 of its value, to bfloat16 (8 bits)
+# by at most 2**-8 = 3.9e-3. A loss computed in float32 from half inputs and
+# cast back is off its float64 reference by that plus float32 rounding
+# (about 1e-6 here), so the half-precision tests use twice the roundoff.
+HALF_RTOL = {"float16": 1e-3, "bfloat16": 8e-3}
+
+
+def large_float16_rows(rng, n):
+    """`n` float16 rows of squared norm about 90000, past float16's 65504.
+
+    300 times the standard basis of R^n plus noise of scale 3: every squared
+    norm and squared distance (about 2 * 90000) overflows float16, while the
+    distances, their differences and hence every loss stay well inside its
+    range. Computed in float16, the Gram matrix is inf - inf = NaN and the
+    normalized rows are 0; computed in float32, only the final cast rounds.
+    """
+    rows = 300.0 * np.eye(n) + 3.0 * rng.normal(size=(n, n))
+    return rows.astype("float16")
+
+
 # ---------------------------------------------------------- pairwise distance
 
 
@@ -212,6 +251,66 @@ def test_pairwise_l2_is_zero_with_finite_gradient_for_identical_rows():
     assert np.all(np.isfinite(gradient))
     # d/dx0 of (2 * |x0 - x2|) = 2 * (x0 - x2) / 5; the zero distances add 0.
     np.testing.assert_allclose(gradient[0], [2 * -3 / 5, 2 * -4 / 5], rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_pairwise_distance_float16_is_computed_in_float32(metric):
+    # Zero rows: in float16 the epsilon 1e-12 underflows to 0 and the angular
+    # distance was 0 * inf = NaN. Rows (200, 0): the sum of two squared
+    # norms, 80000, overflows float16 and the Gram matrix gave inf - inf.
+    for embeddings in (
+        np.zeros((2, 3), "float16"),
+        np.array([[200.0, 0.0], [200.0, 0.0], [0.0, 1.0]], "float16"),
+    ):
+        got = pairwise_distance(embeddings, distance=metric)
+        assert keras.backend.standardize_dtype(got.dtype) == "float16"
+        got = as_numpy(got)
+        assert np.all(np.isfinite(got))
+        expected = np_pairwise_float32(embeddings, metric)
+        # Only the final cast to float16 rounds.
+        np.testing.assert_allclose(got, expected, rtol=HALF_RTOL["float16"])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_pairwise_distance_half_precision_matches_reference(rng, dtype, metric):
+    # Rows whose squared norms (about 90000) overflow float16. bfloat16 has
+    # float32's range but 8 bits: a Gram matrix of the offset rows computed
+    # in it would lose their small squared distances.
+    half = ops.cast(large_float16_rows(rng, 6), dtype)
+    if metric == "squared-L2":
+        # Squared distances of about 180000 do not fit float16; offset rows
+        # keep the squared norms past 65504 with small squared distances.
+        half = ops.cast(200.0 + 5.0 * rng.normal(size=(6, 4)), dtype)
+    got = pairwise_distance(half, distance=metric)
+    assert keras.backend.standardize_dtype(got.dtype) == dtype
+    rounded = as_numpy(half)
+    np.testing.assert_allclose(
+        as_numpy(got),
+        np_distance_matrix(rounded, metric),
+        rtol=HALF_RTOL[dtype],
+        atol=1e-6,
+    )
+
+
+def test_pairwise_distance_float16_by_hand():
+    # A zero row is at angular distance 1 from every row, itself included.
+    zeros = as_numpy(pairwise_distance(np.zeros((2, 3), "float16"), "angular"))
+    np.testing.assert_array_equal(zeros, np.ones((2, 2)))
+    # The L2 distance of (200, 0) to (0, 1) is sqrt(40001) = 200.0025, which
+    # rounds to 200 in float16 (spacing 0.125 there).
+    l2 = as_numpy(
+        pairwise_distance(np.array([[200.0, 0.0], [0.0, 1.0]], "float16"), "L2")
+    )
+    np.testing.assert_array_equal(l2, [[0.0, 200.0], [200.0, 0.0]])
+    np.testing.assert_allclose(l2[0, 1], math.sqrt(40001.0), rtol=2.0**-11)
+    # Documented: a distance above float16's largest value (65504) comes
+    # back as inf in float16, never NaN; the L2 distance itself fits.
+    embeddings = np.array([[0.0, 0.0], [300.0, 0.0]], "float16")
+    squared = as_numpy(pairwise_distance(embeddings, distance="squared-L2"))
+    np.testing.assert_array_equal(squared, [[0.0, np.inf], [np.inf, 0.0]])
+    l2 = as_numpy(pairwise_distance(embeddings, distance="L2"))
+    np.testing.assert_array_equal(l2, [[0.0, 300.0], [300.0, 0.0]])
 
 
 # ---------------------------------------------------------------- semi-hard
@@ -491,11 +590,10 @@ def test_gradients_are_finite_for_identical_embeddings(rng, metric):
 # -------------------------------------------------------------- half floats
 
 
-@pytest.mark.parametrize(
-    "dtype, rtol", [("float16", 2e-3), ("bfloat16", 1.6e-2)], ids=["f16", "bf16"]
-)
-def test_half_precision_functions(batch, dtype, rtol):
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_functions(batch, dtype):
     labels, embeddings = batch
+    rtol = HALF_RTOL[dtype]
     half = ops.cast(embeddings, dtype)
     rounded = as_numpy(half)  # the inputs the loss actually sees
     for metric in METRICS:
@@ -527,7 +625,71 @@ def test_half_precision_classes(batch, dtype):
     # dtype= gives TF Addons' result dtype.
     matching = TripletSemiHardLoss(dtype=dtype)(labels, half)
     assert keras.backend.standardize_dtype(matching.dtype) == dtype
-    np.testing.assert_allclose(as_numpy(matching), expected, rtol=1.6e-2)
+    np.testing.assert_allclose(as_numpy(matching), expected, rtol=HALF_RTOL[dtype])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_float16_mining_losses_are_computed_in_float32(rng, metric):
+    # Squared norms and squared distances past float16's 65504 (see
+    # large_float16_rows): computed in float16, every loss here is NaN or
+    # off by far more than the final rounding, which is all this allows.
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 3])
+    half = large_float16_rows(rng, 12)
+    distances = reference_distances(half, metric)
+    cases = [
+        (
+            np_semihard(labels, distances, 1.0),
+            triplet_semihard_loss(labels, half, distance_metric=metric),
+            TripletSemiHardLoss(distance_metric=metric, dtype="float16"),
+        ),
+        (
+            np_hard(labels, distances, 1.0),
+            triplet_hard_loss(labels, half, distance_metric=metric),
+            TripletHardLoss(distance_metric=metric, dtype="float16"),
+        ),
+        (
+            np_hard(labels, distances, 1.0, soft=True),
+            triplet_hard_loss(labels, half, soft=True, distance_metric=metric),
+            TripletHardLoss(soft=True, distance_metric=metric, dtype="float16"),
+        ),
+    ]
+    for expected, got, loss_object in cases:
+        from_class = loss_object(labels, half)
+        for value in (got, from_class):
+            assert keras.backend.standardize_dtype(value.dtype) == "float16"
+            assert np.isfinite(as_numpy(value))
+            np.testing.assert_allclose(
+                as_numpy(value), expected, rtol=HALF_RTOL["float16"]
+            )
+
+
+def test_float16_mining_losses_of_spread_embeddings(rng):
+    # Normal embeddings of scale 300: squared norms up to about 1e6. Only
+    # L2 and angular: the squared-L2 hard loss, about 1.2e6, does not fit
+    # float16 whatever the computation.
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 3])
+    half = (rng.normal(size=(12, 5)) * 300).astype("float16")
+    assert np.max(np.sum(half.astype(np.float64) ** 2, axis=1)) > 65504
+    for metric in ("L2", "angular"):
+        distances = reference_distances(half, metric)
+        for got, expected in (
+            (
+                triplet_semihard_loss(labels, half, distance_metric=metric),
+                np_semihard(labels, distances, 1.0),
+            ),
+            (
+                triplet_hard_loss(labels, half, distance_metric=metric),
+                np_hard(labels, distances, 1.0),
+            ),
+            (
+                triplet_hard_loss(labels, half, soft=True, distance_metric=metric),
+                np_hard(labels, distances, 1.0, soft=True),
+            ),
+        ):
+            assert np.isfinite(as_numpy(got))
+            np.testing.assert_allclose(
+                as_numpy(got), expected, rtol=HALF_RTOL["float16"]
+            )
 
 
 # -------------------------------------------------------------------- hinge
@@ -598,7 +760,38 @@ def test_hinge_half_precision(rng, dtype):
     expected = np_hinge(
         as_numpy(anchor), as_numpy(positive), as_numpy(negative), 1.0, "l2"
     )
-    np.testing.assert_allclose(as_numpy(got), expected, rtol=1.6e-2, atol=1e-2)
+    # atol: float32 rounding of margin + D(a, p) - D(a, n) (values near 1),
+    # which decides hinges that the reference puts just at 0.
+    np.testing.assert_allclose(
+        as_numpy(got), expected, rtol=HALF_RTOL[dtype], atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("distance", ["l2", "squared_l2", "cosine"])
+def test_hinge_float16_is_computed_in_float32(rng, distance):
+    # Rows of squared norm about 90000 (large_float16_rows): the squared
+    # differences overflow float16 (inf - inf for squared_l2, 0 rows for
+    # cosine), while every hinge value fits it.
+    anchor, positive, negative = np.reshape(large_float16_rows(rng, 24), (3, 8, 24))
+    expected = np_hinge(
+        anchor.astype(np.float64),
+        positive.astype(np.float64),
+        negative.astype(np.float64),
+        1.0,
+        distance,
+    )
+    assert (expected > 0.0).any()
+    got = triplet_hinge_loss(anchor, positive, negative, margin=1.0, distance=distance)
+    stacked = np.stack([anchor, positive, negative], axis=1)
+    per_triplet = TripletHingeLoss(
+        margin=1.0, distance=distance, reduction=None, dtype="float16"
+    )(np.zeros(8), stacked)
+    for value in (got, per_triplet):
+        assert keras.backend.standardize_dtype(value.dtype) == "float16"
+        assert np.all(np.isfinite(as_numpy(value)))
+        np.testing.assert_allclose(
+            as_numpy(value), expected, rtol=HALF_RTOL["float16"], atol=1e-6
+        )
 
 
 # ------------------------------------------------------------ Keras plumbing
@@ -718,9 +911,42 @@ def test_margin_validation():
     with pytest.raises(ValueError, match=message):
         triplet_semihard_loss(np.zeros(2), np.zeros((2, 2)), margin=-1)
     with pytest.raises(
-        ValueError, match=r"`margin` must be >= 0. Received: margin=nan"
+        ValueError, match=r"`margin` must be >= 0. Received: margin=-1$"
     ):
-        triplet_hard_loss(np.zeros(2), np.zeros((2, 2)), margin=float("nan"))
+        triplet_hard_loss(np.zeros(2), np.zeros((2, 2)), margin=-1)
+
+
+@pytest.mark.parametrize(
+    "margin",
+    [float("inf"), float("-inf"), float("nan"), np.float32("inf")],
+    ids=["inf", "-inf", "nan", "np.float32-inf"],
+)
+def test_margin_must_be_finite(margin):
+    # An infinite margin gave NaN in the semi-hard loss (inf * 0 in its mask).
+    message = (
+        r"^`margin` must be a finite number >= 0\. Received: margin="
+        + re.escape(repr(margin))
+        + "$"
+    )
+    zeros = np.zeros((2, 2))
+    for make in (
+        lambda: TripletHingeLoss(margin=margin),
+        lambda: TripletSemiHardLoss(margin=margin),
+        lambda: TripletHardLoss(margin=margin),
+        lambda: triplet_hinge_loss(zeros, zeros, zeros, margin=margin),
+        lambda: triplet_semihard_loss(np.zeros(2), zeros, margin=margin),
+        lambda: triplet_hard_loss(np.zeros(2), zeros, margin=margin),
+    ):
+        with pytest.raises(ValueError, match=message):
+            make()
+
+
+def test_infinite_margin_message():
+    with pytest.raises(
+        ValueError,
+        match=r"^`margin` must be a finite number >= 0\. Received: margin=inf$",
+    ):
+        TripletHardLoss(margin=math.inf)
     with pytest.raises(
         ValueError, match=r"`margin` must be a number >= 0. Received: margin='1'"
     ):
