@@ -16,6 +16,7 @@ JpegCompression` picks one with its `method`:
 """
 
 import functools
+import numbers
 
 import keras
 import numpy as np
@@ -24,6 +25,34 @@ from keras import ops
 from keras_stability import _backend
 
 __all__ = ["dct_compress", "libjpeg_compress", "quantization_tables"]
+
+
+def _is_host_value(value):
+    """Whether `value` is a Python or NumPy number or array (not a tensor)."""
+    if isinstance(value, (numbers.Number, np.generic, np.ndarray)):
+        return True
+    return isinstance(value, (list, tuple)) and all(map(_is_host_value, value))
+
+
+def _check_quality(quality):
+    """Raises a `ValueError` if a Python or NumPy `quality` is not in [0, 100].
+
+    Qualities must be integers in `[0, 100]`, the range libjpeg (through
+    `tf.image.adjust_jpeg_quality`) and `JpegCompression` accept. Tensors
+    pass unchecked: in a graph their values are not known.
+    """
+    if not _is_host_value(quality):
+        return
+    values = np.asarray(quality)
+    if values.dtype.kind not in "iu":
+        raise ValueError(
+            "`quality` must be an int in [0, 100] or an integer array or "
+            f"tensor of them. Received: quality={quality!r}"
+        )
+    if values.size and not (values.min() >= 0 and values.max() <= 100):
+        raise ValueError(
+            f"`quality` must be in [0, 100]. Received: quality={quality!r}"
+        )
 
 
 def libjpeg_compress(images, quality):
@@ -39,7 +68,10 @@ def libjpeg_compress(images, quality):
         images: float tensor of shape `(batch, height, width, channels)` with
             values in `[0, 1]`, with 1 (grayscale) or 3 (RGB) channels.
         quality: int tensor of shape `(batch,)`, one JPEG quality in
-            `[0, 100]` per image, or a scalar used for every image.
+            `[0, 100]` per image, or a scalar used for every image. Python
+            and NumPy values are checked here; a tensor's values cannot be
+            checked in a graph, and one outside `[0, 100]` makes TensorFlow
+            raise `InvalidArgumentError` when it runs.
 
     Returns:
         A tensor of the shape and dtype of `images`, with values in `[0, 1]`
@@ -47,7 +79,9 @@ def libjpeg_compress(images, quality):
 
     Raises:
         RuntimeError: if the Keras backend is not TensorFlow.
-        ValueError: if `images` is not a 4-D float batch with 1 or 3 channels.
+        ValueError: if `images` is not a 4-D float batch with 1 or 3
+            channels, or a Python or NumPy `quality` is not an integer in
+            `[0, 100]`.
 
     Example:
 
@@ -66,6 +100,7 @@ def libjpeg_compress(images, quality):
           (the JPEG-q distortion).
     """
     tf = _backend.require_tensorflow("libjpeg_compress")
+    _check_quality(quality)
     images = tf.convert_to_tensor(images)
     if not images.dtype.is_floating or images.shape.rank != 4:
         raise ValueError(
@@ -129,11 +164,18 @@ def quantization_tables(quality):
     ```
 
     Args:
-        quality: int tensor of any shape, e.g. `(batch,)` or a scalar.
+        quality: int tensor of any shape, e.g. `(batch,)` or a scalar, with
+            values in `[0, 100]`. Python and NumPy values are checked; a
+            tensor's values cannot be checked in a graph, and are clipped to
+            `[1, 100]` as in the formula.
 
     Returns:
         A pair `(luminance, chrominance)` of int32 tensors of shape
         `quality.shape + (8, 8)`, in natural (row-major) order.
+
+    Raises:
+        ValueError: if a Python or NumPy `quality` is not an integer in
+            `[0, 100]`.
 
     Example:
 
@@ -147,6 +189,7 @@ def quantization_tables(quality):
     assert np.all(ops.convert_to_numpy(chrominance)[1] == 1)
     ```
     """
+    _check_quality(quality)
     quality = ops.clip(ops.cast(quality, "int32"), 1, 100)
     scale = ops.where(quality < 50, ops.floor_divide(5000, quality), 200 - 2 * quality)
     scale = ops.expand_dims(ops.expand_dims(scale, -1), -1)
@@ -219,8 +262,10 @@ def dct_compress(images, quality, straight_through=False):
             with values in `[0, 1]`, 1 (grayscale) or 3 (RGB) channels, and
             a static height and width (any size).
         quality: int tensor of shape `(batch,)`, one JPEG quality in
-            `[0, 100]` per image, or a scalar used for every image. Values
-            are clipped to `[1, 100]` as libjpeg does (0 acts as 1).
+            `[0, 100]` per image, or a scalar used for every image; 0 acts
+            as 1, as in libjpeg. Python and NumPy values are checked; a
+            tensor's values cannot be checked in a graph, and are clipped
+            to `[1, 100]` (where libjpeg would raise above 100).
         straight_through: bool, whether the roundings pass gradients
             straight through. Defaults to `False`.
 
@@ -230,7 +275,8 @@ def dct_compress(images, quality, straight_through=False):
 
     Raises:
         ValueError: if `images` is not a 4-D float batch with 1 or 3
-            channels and a static height and width.
+            channels and a static height and width, or a Python or NumPy
+            `quality` is not an integer in `[0, 100]`.
 
     Example:
 
@@ -256,6 +302,7 @@ def dct_compress(images, quality, straight_through=False):
           Workshop on Machine Learning and Computer Security (rounding
           passed straight through to differentiate JPEG).
     """
+    _check_quality(quality)
     images = ops.convert_to_tensor(images)
     shape = tuple(images.shape)
     dtype = keras.backend.standardize_dtype(images.dtype)

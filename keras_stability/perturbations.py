@@ -52,6 +52,19 @@ def _validate_value_range(value_range):
     )
 
 
+# Every backend's `keras.random.SeedGenerator` takes these (JAX keeps seeds
+# as uint32, TensorFlow as int64), so a saved config loads on any backend.
+_MAX_SEED = 2**32 - 1
+
+
+def _validate_seed(seed):
+    if seed is None or (_is_int(seed) and 0 <= seed <= _MAX_SEED):
+        return None if seed is None else int(seed)
+    raise ValueError(
+        f"`seed` must be None or an int in [0, {_MAX_SEED}]. Received: seed={seed!r}"
+    )
+
+
 def _static_height_width(images, layer):
     height, width = images.shape[1], images.shape[2]
     if height is None or width is None:
@@ -87,8 +100,9 @@ class Perturbation(keras.layers.Layer):
         value_range: pair `(low, high)` with `low < high`: the range the
             pixel values live in, e.g. `(0, 1)` or `(0, 255)`. Defaults to
             `(0, 1)`.
-        seed: int or `None`, the seed of the layer's own
-            `keras.random.SeedGenerator`. Defaults to `None`.
+        seed: int in `[0, 2**32 - 1]` (the range every backend's
+            `keras.random.SeedGenerator` takes) or `None`, the seed of the
+            layer's own `keras.random.SeedGenerator`. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`, e.g. `name` or `dtype`.
 
     Example:
@@ -111,8 +125,8 @@ class Perturbation(keras.layers.Layer):
     def __init__(self, value_range=(0, 1), seed=None, **kwargs):
         super().__init__(**kwargs)
         self.value_range = _validate_value_range(value_range)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = _validate_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=True, seed=None):
         if not training:
@@ -204,8 +218,8 @@ class GaussianNoise(Perturbation):
             `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
-        seed: int or `None`, seed of the layer's own generator. Defaults to
-            `None`.
+        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+            generator. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Example:
@@ -255,10 +269,7 @@ class GaussianNoise(Perturbation):
 
 def _validate_quality(quality):
     if _is_int(quality):
-        if not 0 <= quality <= 100:
-            raise ValueError(
-                f"`quality` must be in [0, 100]. Received: quality={quality!r}"
-            )
+        jpeg_lib._check_quality(quality)
         return int(quality)
     if (
         isinstance(quality, (list, tuple))
@@ -314,6 +325,12 @@ class JpegCompression(Perturbation):
     outputs sit on the 256 levels of `value_range` (integers on `(0, 255)`),
     and on `(0, 1)` they are bit-identical to `tf.image.adjust_jpeg_quality`.
 
+    Inputs outside `value_range` saturate to its ends, as in any 8-bit
+    codec: every pixel becomes one of the 256 levels before encoding. So
+    images in 0..255 need `value_range=(0, 255)`; with the default `(0, 1)`
+    nearly all their pixels are above 1, encode as level 255, and the output
+    is a nearly white image. Nothing checks this at run time.
+
     `quality` is either fixed or a range `(low, high)`; with a range, every
     image gets its own quality, drawn uniformly from the integers in
     `[low, high]` (both included) with `keras.random.randint`.
@@ -348,8 +365,9 @@ class JpegCompression(Perturbation):
             roundings pass gradients straight through. Defaults to `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
-        seed: int or `None`, seed of the layer's own generator (used only to
-            draw qualities from a range). Defaults to `None`.
+        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+            generator (used only to draw qualities from a range). Defaults
+            to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Example:
@@ -502,8 +520,8 @@ class RandomCropOffset(Perturbation):
             resized back. Defaults to `"bilinear"`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
-        seed: int or `None`, seed of the layer's own generator. Defaults to
-            `None`.
+        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+            generator. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Example:
@@ -596,20 +614,25 @@ class ThumbnailResize(Perturbation):
     """Shrinks every image to a thumbnail and scales it back up: thumb-A.
 
     The images are resized with `keras.ops.image.resize` to the thumbnail
-    size, then back to their own `(H, W)`. Give the thumbnail either as
-    `size` (an int `A` for `A x A`, or a pair `(h, w)`) or as `scale`, a
-    fraction of the image size: `(round(scale * H), round(scale * W))`,
-    rounded half up and at least 1. Defaults to `scale=0.5` when neither is
-    given. When the thumbnail is the image size (e.g. `scale=1`) the layer is
-    the identity. Deterministic: the seed is never used. The image height and
-    width must be known when the layer is called.
+    size (with `antialias`), then back to their own `(H, W)` (without it).
+    Give the thumbnail either as `size` (an int `A` for `A x A`, or a pair
+    `(h, w)`) or as `scale`, a fraction of the image size:
+    `(max(1, round(scale * H)), max(1, round(scale * W)))`, rounded half up.
+    So a side that a small `scale` would round to 0 pixels is 1 pixel: the
+    coarsest thumbnail there is, by definition, for any image size (e.g.
+    `scale=0.01` on 20 x 30 images gives a 1 x 1 thumbnail, not an error).
+    Defaults to `scale=0.5` when neither is given. When the thumbnail is the
+    image size (e.g. `scale=1`) the layer is the identity. Deterministic:
+    the seed is never used. The image height and width must be known when
+    the layer is called, and a `size` larger than the image in either
+    dimension is an error then (a thumbnail is never larger than its image).
 
     Bilinear and nearest resampling stay within the input's range; bicubic
     and Lanczos may overshoot it, and nothing is clipped.
 
     Args:
         size: int `A` or pair `(height, width)` of ints >= 1, the thumbnail
-            size. Defaults to `None`.
+            size, at most the image size. Defaults to `None`.
         scale: float in `(0, 1]`, the thumbnail size as a fraction of the
             image size. Defaults to `None` (and to `0.5` if `size` is also
             `None`).
@@ -617,7 +640,8 @@ class ThumbnailResize(Perturbation):
             `"lanczos3"`, `"lanczos5"`, used both ways. Defaults to
             `"bilinear"`.
         antialias: bool, whether to low-pass filter when shrinking, as image
-            tools do when they make thumbnails. Defaults to `False`.
+            tools do when they make thumbnails (no effect with `"nearest"`,
+            as in `tf.image.resize`). Defaults to `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
         seed: unused, accepted like on the other perturbations. Defaults to
@@ -676,9 +700,22 @@ class ThumbnailResize(Perturbation):
         self.antialias = antialias
 
     def thumbnail_size(self, height, width):
-        """The `(height, width)` of the thumbnail for images of that size."""
+        """The `(height, width)` of the thumbnail for images of that size.
+
+        Raises:
+            ValueError: if `size` is larger than `(height, width)` in either
+                dimension.
+        """
         if self.size is not None:
-            return (self.size, self.size) if _is_int(self.size) else self.size
+            size = (self.size, self.size) if _is_int(self.size) else self.size
+            if size[0] > height or size[1] > width:
+                raise ValueError(
+                    "`size` must not be larger than the image in either "
+                    "dimension (a thumbnail shrinks it). Received: "
+                    f"size={self.size!r} for images of height={height} and "
+                    f"width={width}"
+                )
+            return size
         scale = 0.5 if self.scale is None else self.scale
         return (
             max(1, math.floor(scale * height + 0.5)),
@@ -740,6 +777,13 @@ class _Combination(Perturbation):
     """Shared plumbing of `Compose` and `OneOf`: elements and their seeds."""
 
     def __init__(self, perturbations, seed=None, **kwargs):
+        if "value_range" in kwargs:
+            # It would be stored and never used: each element has its own.
+            raise ValueError(
+                f"`{type(self).__name__}` takes no `value_range`: each element "
+                "has its own, so give it to the elements. "
+                f"Received: value_range={kwargs['value_range']!r}"
+            )
         super().__init__(seed=seed, **kwargs)
         self.perturbations = _validate_elements(perturbations)
 
@@ -798,13 +842,14 @@ class Compose(_Combination):
 
     `Compose` can be saved when its elements can: layers registered as
     serializable, or named functions registered with
-    `keras.saving.register_keras_serializable`.
+    `keras.saving.register_keras_serializable`. It takes no `value_range`
+    (passing one is an error): each element has its own.
 
     Args:
         perturbations: non-empty list of perturbations, Keras layers or
             callables, applied in order.
-        seed: int or `None`; when set, one generator seeded with it drives
-            every element. Defaults to `None`.
+        seed: int in `[0, 2**32 - 1]` or `None`; when set, one generator
+            seeded with it drives every element. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Example:
@@ -857,6 +902,9 @@ class OneOf(_Combination):
     `seed` given to `OneOf` drives the elements too, and with neither each
     element uses its own generator.
 
+    It takes no `value_range` (passing one is an error): each element has
+    its own.
+
     Args:
         perturbations: non-empty list of perturbations, Keras layers or
             callables.
@@ -864,8 +912,8 @@ class OneOf(_Combination):
             with a positive sum: the relative odds of each element. Stored as
             `choice_weights`, since `Layer.weights` lists a layer's
             variables. Defaults to `None` (uniform).
-        seed: int or `None`, seed of the layer's own generator. Defaults to
-            `None`.
+        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+            generator. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Example:

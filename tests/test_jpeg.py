@@ -171,6 +171,17 @@ def test_other_ranges_land_on_the_8_bit_levels(rgb_odd):
     np.testing.assert_allclose(output, low + levels * (high - low) / 255, atol=1e-6)
 
 
+@pytest.mark.parametrize("method", ["libjpeg", "dct"])
+def test_inputs_outside_the_value_range_saturate(method, rgb_odd):
+    # 0..255 images with the default value_range (0, 1): every pixel above 1
+    # is level 255 and 0 stays 0, as documented; nothing raises.
+    output = to_numpy(JpegCompression(90, method=method)(rgb_odd.astype("float32")))
+    saturated = np.where(rgb_odd >= 1, 255, 0).astype("uint8")
+    expected = _codec(saturated, [90] * len(rgb_odd)).astype("float32") / 255
+    np.testing.assert_allclose(output, expected, rtol=0, atol=1e-6)
+    assert np.all((output >= 0) & (output <= 1))
+
+
 def test_a_quality_range_draws_one_quality_per_image(rgb_odd):
     low, high = 20, 24
     images = rgb_odd.astype("float32") / 255
@@ -318,6 +329,8 @@ def test_dct_psnr_against_adjust_jpeg_quality(photo, view):
     for q, out, ref in zip(QUALITIES, output, expected, strict=True):
         assert not np.array_equal(out, image), q
         assert _psnr(out, ref) >= 40, (q, _psnr(out, ref))
+        # Beyond the PSNR bound, what dct_compress's docstring claims.
+        assert np.array_equal(out, ref), (q, np.abs(out - ref).max() * 255)
     # Lower quality, more distortion: the simulation is not the identity.
     errors = [_psnr(out, image) for out in output]
     assert errors == sorted(errors)
@@ -572,6 +585,65 @@ def test_straight_through_through_the_layer():
 def test_dct_compress_errors(images, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         jpeg.dct_compress(images, 50)
+
+
+QUALITY_FUNCTIONS = {
+    "dct_compress": lambda q: jpeg.dct_compress(np.zeros((2, 8, 8, 3), "float32"), q),
+    "libjpeg_compress": lambda q: jpeg.libjpeg_compress(
+        np.zeros((2, 8, 8, 3), "float32"), q
+    ),
+    "quantization_tables": jpeg.quantization_tables,
+}
+_RANGE = "`quality` must be in [0, 100]. Received: quality="
+_INT = "`quality` must be an int in [0, 100] or an integer array or tensor of them. "
+
+
+@pytest.mark.parametrize(
+    "quality, message",
+    [
+        (150, _RANGE + "150"),
+        (101, _RANGE + "101"),
+        (-1, _RANGE + "-1"),
+        (np.int64(150), _RANGE + "np.int64(150)"),
+        ([50, 101], _RANGE + "[50, 101]"),
+        (np.array([10, -1], "int32"), _RANGE + "array([10, -1], dtype=int32)"),
+        (50.5, _INT + "Received: quality=50.5"),
+        (50.0, _INT + "Received: quality=50.0"),
+        (np.array([50.0, 60.0]), _INT + "Received: quality=array([50., 60.])"),
+        (True, _INT + "Received: quality=True"),
+    ],
+)
+@pytest.mark.parametrize("function", list(QUALITY_FUNCTIONS))
+def test_quality_outside_0_to_100_is_an_error(function, quality, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        QUALITY_FUNCTIONS[function](quality)
+
+
+@pytest.mark.parametrize("function", list(QUALITY_FUNCTIONS))
+def test_quality_range_is_libjpegs(function):
+    # The ends are libjpeg's own: tf.image.adjust_jpeg_quality takes 0 and
+    # 100 and refuses -1 and 101 when it runs.
+    image = np.zeros((8, 8, 3), "float32")
+    for quality in (0, 100):
+        tf.image.adjust_jpeg_quality(image, quality)
+        QUALITY_FUNCTIONS[function](quality)
+        QUALITY_FUNCTIONS[function](np.array([quality, 50], "int32"))
+    for quality in (-1, 101):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0,100\]"):
+            tf.image.adjust_jpeg_quality(image, quality)
+
+
+def test_tensor_qualities_are_not_checked():
+    # As documented: in a graph a tensor's value is unknown. dct_compress
+    # and quantization_tables clip it to [1, 100]; libjpeg raises when run.
+    images = np.random.default_rng(0).random((2, 8, 8, 3), dtype="float32")
+    high = tf.constant([150, 150])
+    graph = tf.function(jpeg.dct_compress)
+    assert np.array_equal(graph(images, high).numpy(), _adjust(images, [100, 100]))
+    luminance, chrominance = jpeg.quantization_tables(high)
+    assert np.all(to_numpy(luminance) == 1) and np.all(to_numpy(chrominance) == 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0,100\]"):
+        tf.function(jpeg.libjpeg_compress)(images, high)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ the checks every perturbation must pass (config, saving, tf.data, dtypes).
 """
 
 import inspect
+import itertools
 import json
 import os
 import re
@@ -250,6 +251,54 @@ def test_base_class_needs_perturb():
         Perturbation()(np.zeros((1, 4, 4, 1), "float32"))
 
 
+def test_base_class_config_round_trip():
+    layer = Perturbation(value_range=(0, 255), seed=3, name="p")
+    config = layer.get_config()
+    assert config["value_range"] == (0, 255) and config["seed"] == 3
+    assert config["name"] == "p"
+    for parameter in _init_parameters(Perturbation):
+        assert parameter in config
+    assert Perturbation.from_config(config).get_config() == config
+    serialized = keras.saving.serialize_keras_object(layer)
+    restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
+    assert type(restored) is Perturbation
+    assert restored.get_config() == config
+
+
+_SEED_MESSAGE = "`seed` must be None or an int in [0, 4294967295]. Received: seed="
+
+
+@pytest.mark.parametrize(
+    "seed", [True, False, -1, 2**32, 1.5, "3", np.float32(2), [1, 2]]
+)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda seed: Perturbation(seed=seed),
+        lambda seed: GaussianNoise(seed=seed),
+        lambda seed: ThumbnailResize(seed=seed),
+        lambda seed: Compose([GaussianNoise()], seed=seed),
+        lambda seed: OneOf([GaussianNoise()], seed=seed),
+    ],
+    ids=["Perturbation", "GaussianNoise", "ThumbnailResize", "Compose", "OneOf"],
+)
+def test_seed_must_be_none_or_an_int_every_backend_takes(make, seed):
+    with pytest.raises(ValueError, match=re.escape(f"{_SEED_MESSAGE}{seed!r}")):
+        make(seed)
+
+
+@pytest.mark.parametrize("seed", [0, 5, 2**32 - 1, np.int64(5), np.uint32(5)])
+def test_seeds_at_the_ends_of_the_range_and_numpy_ints_are_taken(seed, images):
+    layer = GaussianNoise(seed=seed)
+    assert type(layer.seed) is int and layer.seed == seed
+    assert json.loads(json.dumps(layer.get_config()))["seed"] == seed
+    # The same draws as the generator seeded with that Python int.
+    expected = images + keras.random.normal(
+        images.shape, stddev=0.04, seed=keras.random.SeedGenerator(int(seed))
+    )
+    np.testing.assert_allclose(to_numpy(layer(images)), expected, rtol=0, atol=1e-4)
+
+
 def test_all_lists_the_public_classes():
     assert sorted(perturbations.__all__) == sorted(
         ["Perturbation", *(cls.__name__ for cls in CLASSES)]
@@ -480,6 +529,26 @@ def test_crop_offset_too_large_for_the_image():
 
 
 @pytest.mark.parametrize(
+    "make", [lambda: RandomCropOffset(2), lambda: ThumbnailResize(scale=0.5)]
+)
+@pytest.mark.parametrize("shape", [(None, None, None, 3), (None, None, 3)])
+@TF_ONLY
+def test_unknown_height_and_width_is_an_error(make, shape):
+    layer = make()
+    spec = tf.TensorSpec(shape, tf.float32)
+    traced = tf.function(lambda x: layer(x), input_signature=[spec])
+    batch_shape = (None, None, None, 3)  # a single image is a batch of one
+    if len(shape) == 3:
+        batch_shape = (1, None, None, 3)
+    message = (
+        f"`{type(layer).__name__}` needs the image height and width to be "
+        f"known when it is called. Received: inputs.shape={batch_shape}"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        traced.get_concrete_function()
+
+
+@pytest.mark.parametrize(
     "kwargs, message",
     [
         (
@@ -567,6 +636,77 @@ def test_thumbnail_keeps_a_constant_image_constant(interpolation, antialias):
     np.testing.assert_allclose(to_numpy(layer(images)), images, atol=1e-6)
 
 
+THUMBNAIL_INTERPOLATIONS = ["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"]
+
+
+@pytest.mark.parametrize("interpolation", THUMBNAIL_INTERPOLATIONS)
+@pytest.mark.parametrize("antialias", [False, True])
+@pytest.mark.parametrize("kwargs", [{"size": (7, 9)}, {"scale": 0.3}])
+@TF_ONLY
+def test_thumbnail_is_tf_image_resize_down_then_up(
+    interpolation, antialias, kwargs, rng
+):
+    # thumb-A by definition: shrink with the method (and antialias), then
+    # enlarge back with the same method; antialias only filters the shrinking.
+    images = rng.random((3, 20, 28, 3)).astype("float32")
+    layer = ThumbnailResize(interpolation=interpolation, antialias=antialias, **kwargs)
+    output = to_numpy(layer(images))
+    # scale 0.3 of 20 x 28: round(6.0) x round(8.4).
+    thumbnail = kwargs.get("size", (6, 8))
+    small = tf.image.resize(
+        images, thumbnail, method=interpolation, antialias=antialias
+    )
+    expected = tf.image.resize(small, (20, 28), method=interpolation).numpy()
+    np.testing.assert_allclose(output, expected, rtol=0, atol=1e-6)
+
+
+def test_thumbnail_interpolation_and_antialias_change_the_output(rng):
+    images = rng.random((2, 20, 28, 3)).astype("float32")
+    interpolations = THUMBNAIL_INTERPOLATIONS
+    if keras.backend.backend() == "torch":
+        interpolations = interpolations[:3]  # no Lanczos in Keras's PyTorch
+    outputs = {
+        (interpolation, antialias): to_numpy(
+            ThumbnailResize(
+                size=(7, 9), interpolation=interpolation, antialias=antialias
+            )(images)
+        )
+        for interpolation in interpolations
+        for antialias in (False, True)
+    }
+    for first, second in itertools.combinations(outputs, 2):
+        difference = np.abs(outputs[first] - outputs[second]).max()
+        if first[0] == second[0] == "nearest":
+            # Nearest neighbours do not filter: antialias has no effect.
+            assert difference == 0
+        else:
+            assert difference > 1e-3, (first, second)
+
+
+@pytest.mark.parametrize(
+    "size, shape",
+    [
+        (64, (1, 16, 20, 3)),
+        ((17, 8), (2, 16, 20, 3)),
+        ((8, 21), (2, 16, 20, 1)),
+        ((8, 21), (16, 20, 3)),
+    ],
+)
+def test_thumbnail_larger_than_the_image_is_an_error(size, shape):
+    layer = ThumbnailResize(size=size)
+    message = (
+        "`size` must not be larger than the image in either dimension (a "
+        f"thumbnail shrinks it). Received: size={size!r} for images of "
+        "height=16 and width=20"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer(np.zeros(shape, "float32"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer.thumbnail_size(16, 20)
+    # As large as the image in one dimension is fine.
+    assert ThumbnailResize(size=(16, 5)).thumbnail_size(16, 20) == (16, 5)
+
+
 def test_thumbnail_size_from_scale():
     # round(scale * side), half up, at least 1; scale 0.5 when nothing given.
     assert ThumbnailResize().thumbnail_size(37, 45) == (19, 23)
@@ -648,6 +788,23 @@ def test_compose_serializes_registered_functions(images):
     layer = Compose([halve, ThumbnailResize(scale=1.0)])
     restored = Compose.from_config(layer.get_config())
     np.testing.assert_array_equal(to_numpy(restored(images)), images / 2)
+
+
+@pytest.mark.parametrize("cls", [Compose, OneOf])
+def test_combination_takes_no_value_range(cls):
+    message = (
+        f"`{cls.__name__}` takes no `value_range`: each element has its own, so "
+        "give it to the elements. Received: value_range=(0, 255)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cls([GaussianNoise(value_range=(0, 255))], value_range=(0, 255))
+    # Configs as saved have none, and load as before.
+    layer = cls([GaussianNoise(0.1, value_range=(0, 255))], seed=2, name="mix")
+    config = layer.get_config()
+    assert "value_range" not in config
+    rebuilt = cls.from_config(_as_json(config))
+    assert _as_json(rebuilt.get_config()) == _as_json(config)
+    assert rebuilt.perturbations[0].value_range == (0, 255)
 
 
 @pytest.mark.parametrize(
