@@ -11,6 +11,7 @@ every loss of the library is found in one module.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_stability.triplet import TripletHardLoss
@@ -39,6 +40,17 @@ __all__ = [
     "triplet_hinge_loss",
     "triplet_semihard_loss",
 ]
+
+
+def _check_bool(value, name):
+    """`value` as a Python bool; anything but a bool (or NumPy bool) raises.
+
+    Shared with `keras_stability.model`, so that a flag such as `"no"` is
+    refused rather than coerced to `True` by `bool()`.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    return bool(value)
 
 
 def _log_distribution(outputs, from_logits):
@@ -196,8 +208,8 @@ def l2_distance(clean, perturbed):
 class _StabilityLoss(keras.losses.Loss):
     """A `keras.losses.Loss` over (clean, perturbed) outputs."""
 
-    def __init__(self, fn, name, reduction, dtype):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+    def __init__(self, fn, name, reduction, dtype, **kwargs):
+        super().__init__(name=name, reduction=reduction, dtype=dtype, **kwargs)
         self._fn = fn
 
     def call(self, y_true, y_pred):
@@ -208,9 +220,9 @@ class _StabilityLoss(keras.losses.Loss):
 
 
 class _ProbabilisticLoss(_StabilityLoss):
-    def __init__(self, fn, from_logits, name, reduction, dtype):
-        super().__init__(fn, name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
+    def __init__(self, fn, from_logits, name, reduction, dtype, **kwargs):
+        self.from_logits = _check_bool(from_logits, "from_logits")
+        super().__init__(fn, name=name, reduction=reduction, dtype=dtype, **kwargs)
 
     def call(self, y_true, y_pred):
         return self._fn(y_true, y_pred, from_logits=self.from_logits)
@@ -227,6 +239,12 @@ class KLDivergence(_ProbabilisticLoss):
     clean distribution comes first. See `kl_divergence` for the formula and
     the numerics.
 
+    The outputs are probabilities unless `from_logits=True`: they are
+    clipped to `[keras.config.epsilon(), 1]` before the logarithm, as in
+    `keras.losses.KLDivergence`. Logits passed as probabilities give a
+    meaningless term (rows of negative logits all clip to epsilon: exactly
+    0, with no gradient), so pass `from_logits=True` for logits.
+
     Args:
         from_logits: whether the outputs are logits. Defaults to `False`.
         reduction: as in `keras.losses.Loss`. Defaults to
@@ -234,6 +252,7 @@ class KLDivergence(_ProbabilisticLoss):
         name: Defaults to `"kl_divergence"`.
         dtype: the dtype the loss is computed in. Defaults to `None`
             (`keras.config.floatx()`, float32 also under mixed precision).
+        **kwargs: passed to `keras.losses.Loss`.
 
     Example:
 
@@ -254,8 +273,9 @@ class KLDivergence(_ProbabilisticLoss):
         reduction="sum_over_batch_size",
         name="kl_divergence",
         dtype=None,
+        **kwargs,
     ):
-        super().__init__(kl_divergence, from_logits, name, reduction, dtype)
+        super().__init__(kl_divergence, from_logits, name, reduction, dtype, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
@@ -265,12 +285,19 @@ class CrossEntropy(_ProbabilisticLoss):
     Equals `KLDivergence` plus the entropy of the clean prediction; see
     `cross_entropy`. Call it as `loss(clean_outputs, perturbed_outputs)`.
 
+    The outputs are probabilities unless `from_logits=True`: they are
+    clipped to `[keras.config.epsilon(), 1]` before the logarithm, as in
+    `keras.losses.KLDivergence`. Logits passed as probabilities give a
+    meaningless term (rows of negative logits all clip to epsilon: exactly
+    0, with no gradient), so pass `from_logits=True` for logits.
+
     Args:
         from_logits: whether the outputs are logits. Defaults to `False`.
         reduction: as in `keras.losses.Loss`. Defaults to
             `"sum_over_batch_size"`.
         name: Defaults to `"cross_entropy"`.
         dtype: the dtype the loss is computed in. Defaults to `None`.
+        **kwargs: passed to `keras.losses.Loss`.
 
     Example:
 
@@ -291,8 +318,9 @@ class CrossEntropy(_ProbabilisticLoss):
         reduction="sum_over_batch_size",
         name="cross_entropy",
         dtype=None,
+        **kwargs,
     ):
-        super().__init__(cross_entropy, from_logits, name, reduction, dtype)
+        super().__init__(cross_entropy, from_logits, name, reduction, dtype, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
@@ -302,12 +330,19 @@ class JensenShannonDivergence(_ProbabilisticLoss):
     See `jensen_shannon_divergence`. Call it as
     `loss(clean_outputs, perturbed_outputs)`; the order does not matter.
 
+    The outputs are probabilities unless `from_logits=True`: they are
+    clipped to `[keras.config.epsilon(), 1]` before the logarithm, as in
+    `keras.losses.KLDivergence`. Logits passed as probabilities give a
+    meaningless term (rows of negative logits all clip to epsilon: exactly
+    0, with no gradient), so pass `from_logits=True` for logits.
+
     Args:
         from_logits: whether the outputs are logits. Defaults to `False`.
         reduction: as in `keras.losses.Loss`. Defaults to
             `"sum_over_batch_size"`.
         name: Defaults to `"jensen_shannon_divergence"`.
         dtype: the dtype the loss is computed in. Defaults to `None`.
+        **kwargs: passed to `keras.losses.Loss`.
 
     Example:
 
@@ -328,8 +363,11 @@ class JensenShannonDivergence(_ProbabilisticLoss):
         reduction="sum_over_batch_size",
         name="jensen_shannon_divergence",
         dtype=None,
+        **kwargs,
     ):
-        super().__init__(jensen_shannon_divergence, from_logits, name, reduction, dtype)
+        super().__init__(
+            jensen_shannon_divergence, from_logits, name, reduction, dtype, **kwargs
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
@@ -343,6 +381,7 @@ class L2Distance(_StabilityLoss):
             `"sum_over_batch_size"`.
         name: Defaults to `"l2_distance"`.
         dtype: the dtype the loss is computed in. Defaults to `None`.
+        **kwargs: passed to `keras.losses.Loss`.
 
     Example:
 
@@ -356,8 +395,16 @@ class L2Distance(_StabilityLoss):
         Neural Networks via Stability Training. CVPR 2016.
     """
 
-    def __init__(self, reduction="sum_over_batch_size", name="l2_distance", dtype=None):
-        super().__init__(l2_distance, name=name, reduction=reduction, dtype=dtype)
+    def __init__(
+        self,
+        reduction="sum_over_batch_size",
+        name="l2_distance",
+        dtype=None,
+        **kwargs,
+    ):
+        super().__init__(
+            l2_distance, name=name, reduction=reduction, dtype=dtype, **kwargs
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
@@ -371,6 +418,7 @@ class SquaredL2Distance(_StabilityLoss):
             `"sum_over_batch_size"`.
         name: Defaults to `"squared_l2_distance"`.
         dtype: the dtype the loss is computed in. Defaults to `None`.
+        **kwargs: passed to `keras.losses.Loss`.
 
     Example:
 
@@ -385,9 +433,10 @@ class SquaredL2Distance(_StabilityLoss):
         reduction="sum_over_batch_size",
         name="squared_l2_distance",
         dtype=None,
+        **kwargs,
     ):
         super().__init__(
-            squared_l2_distance, name=name, reduction=reduction, dtype=dtype
+            squared_l2_distance, name=name, reduction=reduction, dtype=dtype, **kwargs
         )
 
 

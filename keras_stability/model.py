@@ -14,6 +14,7 @@ from keras_stability._backend import unscale_for_replicas
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability.data import split_perturbed_copy
+from keras_stability.losses import _check_bool
 from keras_stability.perturbations import Perturbation
 from keras_stability.perturbations import RandomCropOffset
 
@@ -49,6 +50,11 @@ _DISTRIBUTION_LOSSES = (
 # never reaches, so validation stability is repeatable and independent of
 # how far training has gone.
 _EVALUATION_STEP = 2**30 - 1
+
+# The largest seed: the largest int32, which the seed slot of
+# `perturbation_seed` holds on every backend (int64 on TensorFlow, uint32 on
+# JAX, int32 elsewhere); larger or negative values overflow it.
+_MAX_SEED = 2**31 - 1
 
 _STABILITY_ARGS = (
     "perturbation",
@@ -109,13 +115,18 @@ class StabilityModel(keras.Model):
             returning a per-sample loss. Defaults to `"kl"`.
         alpha: the weight of the stability term, >= 0. Defaults to `1.0`.
         from_logits: whether the outputs are logits, for `"kl"`,
-            `"cross_entropy"` and `"jsd"`. Defaults to `False`.
+            `"cross_entropy"` and `"jsd"` given by name (a loss object takes
+            its own `from_logits`). With `False` the outputs are read as
+            probabilities, clipped to `[keras.config.epsilon(), 1]`; an
+            output straight from a layer with a linear activation (e.g.
+            `Dense(10)`) is refused, as it certainly holds logits. Defaults
+            to `False`.
         stop_gradient_clean: detach the clean branch in the stability term.
             Defaults to `False`.
-        stability_outputs: names of the outputs the term applies to.
-            Defaults to `None` (every output).
-        seed: an int seeding the perturbations. Defaults to `None` (drawn
-            at random, then kept with the weights).
+        stability_outputs: the name of an output, or a list of names, the
+            term applies to. Defaults to `None` (every output).
+        seed: an int in `[0, 2**31 - 1]` seeding the perturbations.
+            Defaults to `None` (drawn at random, then kept with the weights).
         name: the model's name. Defaults to `None`.
         **kwargs: passed to `keras.Model`.
 
@@ -170,12 +181,30 @@ class StabilityModel(keras.Model):
                 "`perturbation` must be a layer or a callable. "
                 f"Received: perturbation={perturbation!r}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+                raise ValueError(
+                    f"`seed` must be an int or None. Received: seed={seed!r}"
+                )
+            if not 0 <= seed <= _MAX_SEED:
+                raise ValueError(
+                    f"`seed` must be in [0, {_MAX_SEED}] or None. "
+                    f"Received: seed={seed!r}"
+                )
+            seed = int(seed)
+        from_logits = _check_bool(from_logits, "from_logits")
+        stop_gradient_clean = _check_bool(stop_gradient_clean, "stop_gradient_clean")
         if stability_outputs is not None:
             if isinstance(stability_outputs, str):
                 stability_outputs = [stability_outputs]
-            stability_outputs = list(stability_outputs)
+            try:
+                stability_outputs = list(stability_outputs)
+            except TypeError:
+                raise ValueError(
+                    "`stability_outputs` must be the name of an output or a "
+                    "list of names. Received: "
+                    f"stability_outputs={stability_outputs!r}"
+                ) from None
             known = [a for aliases in self._output_aliases() for a in aliases]
             unknown = [n for n in stability_outputs if n not in known]
             if unknown or not stability_outputs:
@@ -187,13 +216,23 @@ class StabilityModel(keras.Model):
         self.perturbation = perturbation
         self.stability_loss = stability_loss
         self.alpha = float(alpha)
-        self.from_logits = bool(from_logits)
-        self.stop_gradient_clean = bool(stop_gradient_clean)
+        self.from_logits = from_logits
+        self.stop_gradient_clean = stop_gradient_clean
         self.stability_outputs = stability_outputs
         self.seed = seed
         self._stability_loss_fn = stability_losses.get(
             stability_loss, from_logits=self.from_logits
         )
+        if self.from_logits and not (
+            isinstance(stability_loss, str)
+            and isinstance(self._stability_loss_fn, _DISTRIBUTION_LOSSES)
+        ):
+            raise ValueError(
+                "`from_logits=True` applies only to stability_loss 'kl', "
+                "'cross_entropy' or 'jsd' given by name (a loss object or "
+                "callable takes its own `from_logits`). Received: "
+                f"stability_loss={stability_loss!r}, from_logits=True"
+            )
         self._check_outputs_fit_loss()
         initial_seed = seed if seed is not None else random.randint(1, 2**30)
         self.perturbation_seed = self.add_weight(
@@ -209,8 +248,16 @@ class StabilityModel(keras.Model):
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
 
     def _check_outputs_fit_loss(self):
-        """Distribution losses need a class axis of at least two entries."""
-        if not isinstance(self._stability_loss_fn, _DISTRIBUTION_LOSSES):
+        """Distribution losses need a class axis of at least two entries.
+
+        They also need probabilities unless `from_logits=True`: an output
+        made by a layer with a linear activation certainly holds logits,
+        which would be clipped to `[epsilon, 1]` and give no stability
+        term. Outputs of other layers (a subclassed model, a custom layer)
+        are not judged.
+        """
+        loss = self._stability_loss_fn
+        if not isinstance(loss, _DISTRIBUTION_LOSSES):
             return
         for aliases, output in zip(
             self._output_aliases(), keras.tree.flatten(self.outputs), strict=True
@@ -227,6 +274,22 @@ class StabilityModel(keras.Model):
                     f"'{name}' has shape {tuple(output.shape)}. Use "
                     "stability_loss='l2' or 'squared_l2' for such outputs, or "
                     "leave them out with `stability_outputs`."
+                )
+            layer = _linear_layer(output)
+            if layer is not None and not loss.from_logits:
+                where = (
+                    "Pass `from_logits=True`"
+                    if isinstance(self.stability_loss, str)
+                    else "Build the loss with `from_logits=True`"
+                )
+                raise ValueError(
+                    f"Output '{name}' comes from layer '{layer.name}', whose "
+                    "activation is linear: it holds logits, but "
+                    f"stability_loss={self.stability_loss!r} reads it as "
+                    "probabilities clipped to [epsilon, 1], a meaningless "
+                    "term (zero, with no gradient, where the logits are "
+                    f"negative). {where}, or end the output in a softmax. "
+                    "Received: from_logits=False"
                 )
 
     def __call__(self, *args, **kwargs):
@@ -432,6 +495,23 @@ class StabilityModel(keras.Model):
                 )
         graph = keras.Model.from_config(config, custom_objects=custom_objects)
         return cls(graph.input, graph.output, name=graph.name, **kwargs)
+
+
+def _linear_layer(tensor):
+    """The layer that made a symbolic `tensor` if its activation is linear.
+
+    None for anything else, including layers without an `activation`
+    attribute and nested models, whose outputs are not known to be logits.
+    """
+    history = getattr(tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None)
+    if (
+        isinstance(layer, keras.layers.Layer)
+        and not isinstance(layer, keras.Model)
+        and getattr(layer, "activation", None) is keras.activations.linear
+    ):
+        return layer
+    return None
 
 
 def _symbolic_io(model):

@@ -230,7 +230,7 @@ def test_config_round_trip(loss):
     import inspect
 
     for parameter in inspect.signature(type(loss).__init__).parameters:
-        if parameter != "self":
+        if parameter not in ("self", "kwargs"):
             assert parameter in config
     serialized = keras.saving.serialize_keras_object(loss)
     assert serialized["registered_name"].startswith("keras_stability>")
@@ -272,3 +272,79 @@ def test_get_rejects_unknown_names_and_objects():
         losses.get("kld")
     with pytest.raises(ValueError, match=r"Received: stability_loss=3"):
         losses.get(3)
+
+
+def test_logits_read_as_probabilities_are_clipped_to_a_zero_term():
+    # The documented failure that `from_logits=True` avoids: negative logits
+    # all clip to epsilon, so both rows read as the same "distribution".
+    clean = np.array([[-3.0, -1.0, -2.0]], "float32")
+    perturbed = np.array([[-1.0, -2.0, -5.0]], "float32")
+    assert float(losses.KLDivergence()(clean, perturbed)) == 0.0
+    expected = _np_kl(
+        _np_softmax(clean.astype("float64")), _np_softmax(perturbed.astype("float64"))
+    )[0]
+    assert expected > 0.5
+    got = float(losses.KLDivergence(from_logits=True)(clean, perturbed))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+_PROBABILISTIC = [
+    losses.KLDivergence,
+    losses.CrossEntropy,
+    losses.JensenShannonDivergence,
+]
+
+
+@pytest.mark.parametrize("cls", _PROBABILISTIC)
+@pytest.mark.parametrize("value", ["no", "False", 1, 0, None, 1.0])
+def test_from_logits_must_be_a_bool(cls, value):
+    with pytest.raises(
+        ValueError,
+        match=rf"`from_logits` must be a bool. Received: from_logits={value!r}$",
+    ):
+        cls(from_logits=value)
+
+
+@pytest.mark.parametrize("cls", _PROBABILISTIC)
+def test_from_logits_accepts_numpy_bools_as_python_bools(cls):
+    loss = cls(from_logits=np.bool_(True))
+    assert loss.from_logits is True
+    assert loss.get_config()["from_logits"] is True
+    assert cls(from_logits=np.False_).from_logits is False
+
+
+_ALL_CLASSES = [*_PROBABILISTIC, losses.L2Distance, losses.SquaredL2Distance]
+
+
+@pytest.mark.parametrize("cls", _ALL_CLASSES)
+def test_keyword_arguments_reach_keras_loss(cls, monkeypatch):
+    # A keyword only keras.losses.Loss knows (as a later Keras may add one)
+    # goes through the class to its parent.
+    received = {}
+    original = keras.losses.Loss.__init__
+
+    def init(self, *args, future_option=None, **kwargs):
+        received["future_option"] = future_option
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.losses.Loss, "__init__", init)
+    loss = cls(name="custom", reduction="sum", dtype="float16", future_option=7)
+    assert received == {"future_option": 7}
+    assert (loss.name, loss.reduction, loss.dtype) == ("custom", "sum", "float16")
+
+
+@pytest.mark.parametrize("cls", _ALL_CLASSES)
+def test_name_reduction_and_dtype_pass_through_and_round_trip(cls, logits):
+    a, b = logits
+    kwargs = {"name": "custom", "reduction": "none", "dtype": "float16"}
+    if cls in _PROBABILISTIC:
+        kwargs["from_logits"] = True
+    loss = cls(**kwargs)
+    config = loss.get_config()
+    assert {k: config[k] for k in kwargs} == kwargs
+    restored = cls.from_config(config)
+    assert restored.get_config() == config
+    # dtype is used, not only stored: the loss is computed in float16.
+    per_sample = restored(a, b)
+    assert keras.backend.standardize_dtype(per_sample.dtype) == "float16"
+    assert tuple(per_sample.shape) == (a.shape[0],)  # reduction="none"

@@ -3,9 +3,11 @@
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_stability import StabilityModel
 from keras_stability import data
+from keras_stability import losses
 from keras_stability import perturbations
 
 
@@ -24,20 +26,21 @@ def test_hundreds_of_steps_on_digits_stay_finite(policy, stability_loss):
     inputs = keras.Input((16, 16, 1))
     hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
     hidden = keras.layers.Flatten()(keras.layers.MaxPooling2D()(hidden))
+    # Low-precision logits straight from Dense, with no float32 layer after
+    # them: the losses themselves must compute in float32.
     logits = keras.layers.Dense(10)(hidden)
-    # Keras's advice: the last activation in float32.
-    outputs = keras.layers.Activation("softmax", dtype="float32")(logits)
     model = StabilityModel(
         inputs,
-        outputs,
+        logits,
         perturbation=perturbations.GaussianNoise(0.1),
         stability_loss=stability_loss,
         alpha=1.0,
+        from_logits=stability_loss == "kl",
         seed=0,
     )
     model.compile(
         keras.optimizers.Adam(3e-3),
-        "sparse_categorical_crossentropy",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     if policy == "mixed_float16":
@@ -50,6 +53,59 @@ def test_hundreds_of_steps_on_digits_stay_finite(policy, stability_loss):
     assert history.history["stability_loss"][-1] > 0
     # It learned: the digits are far from chance (0.1) after 200 steps.
     assert history.history["accuracy"][-1] > 0.8
-    # The stability term is computed in float32 whatever the policy.
-    term = model._stability_term(x[:8] + 0.1, model(x[:8]), None, training=False)
+    # The stability term is computed in float32 from the low-precision logits.
+    clean = model(x[:8])
+    assert keras.backend.standardize_dtype(clean.dtype) == policy.split("_")[1]
+    term = model._stability_term(x[:8] + 0.1, clean, None, training=False)
     assert keras.backend.standardize_dtype(term.dtype) == "float32"
+
+
+def _np_kl_from_logits(clean, perturbed):
+    """Mean over rows of KL(softmax(clean) || softmax(perturbed)), float64."""
+
+    def log_softmax(z):
+        z = z - z.max(axis=-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+    log_p, log_q = log_softmax(clean), log_softmax(perturbed)
+    return (np.exp(log_p) * (log_p - log_q)).sum(axis=-1).mean()
+
+
+def _halve(x):
+    """A deterministic perturbation: its copies are known exactly."""
+    return x * 0.5
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"], indirect=True)
+def test_low_precision_logits_give_the_float32_kl_of_their_values(policy, rng):
+    low = policy.split("_")[1]
+    inputs = keras.Input((6,))
+    dense = keras.layers.Dense(5)
+    model = StabilityModel(
+        inputs, dense(inputs), perturbation=_halve, from_logits=True, seed=0
+    )
+    kernel = rng.normal(scale=1.5, size=(6, 5)).astype("float32")
+    bias = rng.normal(size=5).astype("float32")
+    dense.set_weights([kernel, bias])
+    x = rng.normal(size=(8, 6)).astype("float32")
+    clean, perturbed = model(x), model(_halve(x))
+    assert keras.backend.standardize_dtype(clean.dtype) == low
+    z, z_p = (
+        ops.convert_to_numpy(ops.cast(t, "float32")).astype("float64")
+        for t in (clean, perturbed)
+    )
+    # The network's logits are x W + b, to the low precision's resolution.
+    resolution = {"float16": 2**-10, "bfloat16": 2**-7}[low]
+    np.testing.assert_allclose(z, x @ kernel + bias, rtol=4 * resolution, atol=0.05)
+
+    term = model._stability_term(_halve(x), clean, None, training=False)
+    assert keras.backend.standardize_dtype(term.dtype) == "float32"
+    expected = _np_kl_from_logits(z, z_p)
+    assert expected > 0.01
+    assert float(term) == pytest.approx(expected, rel=1e-5)
+    # Control: the same KL computed in the low precision misses by far more
+    # than that tolerance, so the match above needs the float32 upcast.
+    in_low = ops.mean(losses.kl_divergence(clean, perturbed, from_logits=True))
+    assert keras.backend.standardize_dtype(in_low.dtype) == low
+    in_low = float(ops.convert_to_numpy(ops.cast(in_low, "float32")))
+    assert in_low != pytest.approx(expected, rel=1e-4)

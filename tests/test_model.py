@@ -133,12 +133,22 @@ def test_logs_and_evaluate_report_the_stability_term(rng):
     }
     assert all(v > 0 for v in history.history["stability_loss"])
     first = model.evaluate(x, y, verbose=0, return_dict=True)
-    second = model.evaluate(x, y, verbose=0, return_dict=True)
     assert first["stability_loss"] > 0
-    assert first == second  # a fixed evaluation seed: repeatable
     # Training advanced the step counter by the number of batches; evaluate
     # did not.
-    assert int(model.perturbation_seed.numpy()[1]) == 2 * 4
+    pair = model.perturbation_seed.numpy()  # [seed, step]
+    assert pair.tolist() == [3, 2 * 4]
+    # A fixed evaluation seed, not the current step: moving the stored step
+    # (as more training would) leaves evaluate's perturbations unchanged.
+    model.perturbation_seed.assign(pair + np.array([0, 1000], pair.dtype))
+    second = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert first == second
+    assert model.perturbation_seed.numpy().tolist() == [3, 2 * 4 + 1000]
+    # Control: evaluate does follow the stored seed, so the equality above
+    # is not a perturbation that ignores its seed.
+    model.perturbation_seed.assign(pair + np.array([1, 0], pair.dtype))
+    other_seed = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert other_seed["stability_loss"] != first["stability_loss"]
 
 
 def test_evaluate_value_matches_numpy_with_sample_weights(linear_data):
@@ -165,7 +175,7 @@ def test_predict_and_call_never_perturb(rng):
     inputs = keras.Input((6,))
     outputs = keras.layers.Dense(2)(inputs)
     model = StabilityModel(
-        inputs, outputs, perturbation=perturbations.GaussianNoise(0.5)
+        inputs, outputs, perturbation=perturbations.GaussianNoise(0.5), from_logits=True
     )
     expected = x @ model.layers[1].kernel.numpy() + model.layers[1].bias.numpy()
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
@@ -208,7 +218,11 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
     assert result["stability_loss"] == pytest.approx(term, rel=1e-5)
     assert result["loss"] == pytest.approx(ce + mse + 2.0 * term, rel=1e-5)
     by_layer_name = StabilityModel(
-        inputs, {"a": a, "b": b}, perturbation=shift, stability_outputs="dense_a"
+        inputs,
+        {"a": a, "b": b},
+        perturbation=shift,
+        from_logits=True,
+        stability_outputs="dense_a",
     )
     assert by_layer_name._select_outputs({"a": 1, "b": 2}, {"a": 3, "b": 4}, None) == [
         (1, 3, None)
@@ -316,10 +330,11 @@ def test_from_model_shares_weights_for_every_kind_of_model(rng):
     )
 
     for model, kwargs in [
-        (sequential, {}),
-        (functional, {}),
+        (sequential, {"from_logits": True}),
+        (functional, {"from_logits": True}),
+        # A subclassed model's outputs are not known to be logits: allowed.
         (subclassed, {"inputs": keras.Input((32, 32, 3))}),
-        (application, {}),
+        (application, {}),  # ends in a softmax
     ]:
         wrapped = StabilityModel.from_model(model, alpha=0.5, **kwargs)
         assert isinstance(wrapped, StabilityModel) and wrapped.alpha == 0.5
@@ -328,6 +343,12 @@ def test_from_model_shares_weights_for_every_kind_of_model(rng):
             wrapped.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
         )
 
+    # Rebuilt on their own graph, the linear heads are recognised as logits.
+    for model in (sequential, functional):
+        with pytest.raises(
+            ValueError, match=r"activation is linear.*`from_logits=True`"
+        ):
+            StabilityModel.from_model(model)
     with pytest.raises(ValueError, match="pass `inputs=keras.Input"):
         StabilityModel.from_model(Subclassed())
     with pytest.raises(ValueError, match="`model` must be a keras.Model"):
@@ -448,21 +469,30 @@ def test_mixed_float16_trains_with_float32_stability_term(rng):
     try:
         inputs = keras.Input((8, 8, 1))
         hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        # float16 logits straight from Dense: no float32 layer in between.
         logits = keras.layers.Dense(3)(keras.layers.Flatten()(hidden))
-        outputs = keras.layers.Activation("softmax", dtype="float32")(logits)
-        model = StabilityModel(
-            inputs, outputs, perturbation=perturbations.GaussianNoise(0.1)
+        model = StabilityModel(inputs, logits, perturbation=shift, from_logits=True)
+        model.compile(
+            keras.optimizers.SGD(0.01),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         x = rng.random((32, 8, 8, 1)).astype("float32")
         y = rng.integers(0, 3, 32)
         history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
         assert np.all(np.isfinite(history.history["loss"]))
         assert np.all(np.isfinite(history.history["stability_loss"]))
-        term = model._stability_term(x[:4] + 0.1, model(x[:4]), None, training=False)
-        assert float(term) > 0
+        clean, perturbed = model(x[:4]), model(x[:4] + SHIFT)
+        assert keras.backend.standardize_dtype(clean.dtype) == "float16"
+        term = model._stability_term(x[:4] + SHIFT, clean, None, training=False)
         assert keras.backend.standardize_dtype(term.dtype) == "float32"
+        # KL in float64 on the float16 logits the network produced.
+        z = ops.convert_to_numpy(clean).astype("float64")
+        z_p = ops.convert_to_numpy(perturbed).astype("float64")
+        p, q = _np_softmax(z), _np_softmax(z_p)
+        expected = (p * (np.log(p) - np.log(q))).sum(-1).mean()
+        assert expected > 1e-4
+        assert float(term) == pytest.approx(expected, rel=1e-5)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -546,13 +576,136 @@ def test_mirrored_strategy_equals_one_device(tmp_path):
             r"`stability_outputs` must name outputs .*Received: stability_outputs=\['nope'\]",
         ),
         ({"seed": 1.5}, r"`seed` must be an int or None. Received: seed=1.5"),
+        ({"seed": True}, r"`seed` must be an int or None. Received: seed=True"),
+        (
+            {"seed": -5},
+            r"`seed` must be in \[0, 2147483647\] or None. Received: seed=-5$",
+        ),
+        ({"seed": 2**31}, r"Received: seed=2147483648$"),
+        ({"seed": 2**33}, r"Received: seed=8589934592$"),
+        ({"seed": 2**70}, r"`seed` must be in \[0, 2147483647\] or None"),
+        (
+            {"stability_outputs": 5},
+            r"`stability_outputs` must be the name of an output or a list of "
+            r"names. Received: stability_outputs=5$",
+        ),
+        (
+            {"from_logits": "no"},
+            r"`from_logits` must be a bool. Received: from_logits='no'$",
+        ),
+        (
+            {"from_logits": "False"},
+            r"`from_logits` must be a bool. Received: from_logits='False'$",
+        ),
+        ({"from_logits": 0}, r"`from_logits` must be a bool. Received: from_logits=0$"),
+        (
+            {"stop_gradient_clean": "no"},
+            r"`stop_gradient_clean` must be a bool. "
+            r"Received: stop_gradient_clean='no'$",
+        ),
+        (
+            {"stop_gradient_clean": None},
+            r"`stop_gradient_clean` must be a bool. "
+            r"Received: stop_gradient_clean=None$",
+        ),
     ],
 )
 def test_bad_arguments_raise_at_construction(kwargs, message):
     inputs = keras.Input((3,))
-    outputs = keras.layers.Dense(2)(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(inputs)
     with pytest.raises(ValueError, match=message):
         StabilityModel(inputs, outputs, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "stability_loss, shown",
+    [
+        ("l2", "'l2'"),
+        ("squared_l2", "'squared_l2'"),
+        # A loss object keeps its own from_logits; the model's would be ignored.
+        (losses.KLDivergence(), "<keras_stability.losses.KLDivergence"),
+        (losses.L2Distance(), "<keras_stability.losses.L2Distance"),
+        (losses.kl_divergence, "<function kl_divergence"),
+    ],
+)
+def test_from_logits_is_refused_where_it_would_be_ignored(stability_loss, shown):
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(2)(inputs)
+    with pytest.raises(
+        ValueError,
+        match=r"`from_logits=True` applies only to stability_loss 'kl', "
+        r"'cross_entropy' or 'jsd' given by name .*Received: "
+        rf"stability_loss={shown}.*, from_logits=True$",
+    ):
+        StabilityModel(inputs, outputs, stability_loss=stability_loss, from_logits=True)
+
+
+def test_boundary_seeds_and_numpy_flags_are_accepted(rng):
+    inputs = keras.Input((4, 4, 1))
+    flat = keras.layers.Flatten()(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(flat)
+    x = rng.random((8, 4, 4, 1)).astype("float32")
+    y = rng.integers(0, 3, 8)
+    for seed in (0, 2**31 - 1, np.int64(5)):
+        model = StabilityModel(
+            inputs,
+            outputs,
+            perturbation=perturbations.GaussianNoise(0.1),
+            seed=seed,
+            stop_gradient_clean=np.bool_(True),
+        )
+        assert type(model.seed) is int and model.seed == seed
+        assert model.stop_gradient_clean is True
+        assert model.perturbation_seed.numpy().tolist() == [int(seed), 0]
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        assert history.history["stability_loss"][0] > 0
+        json.dumps(model.get_config())  # plain Python values, JSON-ready
+
+
+def _dense_output(activation=None, name="head"):
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(5, activation="relu")(inputs)
+    return inputs, keras.layers.Dense(3, activation=activation, name=name)(hidden)
+
+
+@pytest.mark.parametrize(
+    "stability_loss", ["kl", "cross_entropy", "jsd", losses.KLDivergence()]
+)
+def test_linear_output_read_as_probabilities_is_refused(stability_loss):
+    with pytest.raises(
+        ValueError,
+        match=r"Output 'head' comes from layer 'head', whose activation is "
+        r"linear: it holds logits.*(Pass|Build the loss with) `from_logits=True`.*"
+        r"Received: from_logits=False$",
+    ):
+        StabilityModel(*_dense_output(), stability_loss=stability_loss)
+    # An explicit linear Activation layer holds logits as well.
+    inputs, dense = _dense_output(name="logits")
+    linear = keras.layers.Activation("linear", name="head")(dense)
+    with pytest.raises(ValueError, match=r"Output 'head' comes from layer 'head'"):
+        StabilityModel(inputs, linear, stability_loss=stability_loss)
+
+
+def test_outputs_not_known_to_be_logits_are_accepted():
+    # A softmax head, as probabilities.
+    assert StabilityModel(*_dense_output("softmax")).from_logits is False
+    # Logits with from_logits=True, by name or on the loss object.
+    assert StabilityModel(*_dense_output(), from_logits=True).from_logits is True
+    StabilityModel(*_dense_output(), stability_loss=losses.KLDivergence(True))
+    # Distances compare raw outputs; a linear head is fine.
+    StabilityModel(*_dense_output(), stability_loss="l2")
+    # A softmax outside a layer's `activation` (its own layer, or an op).
+    inputs, logits = _dense_output()
+    StabilityModel(inputs, keras.layers.Softmax()(logits))
+    StabilityModel(inputs, keras.ops.softmax(logits))
+    # A linear head left out of the stability term.
+    inputs = keras.Input((4,))
+    probabilities = keras.layers.Dense(3, activation="softmax", name="p")(inputs)
+    embedding = keras.layers.Dense(2, name="embedding")(inputs)
+    StabilityModel(inputs, [probabilities, embedding], stability_outputs=["p"])
+    with pytest.raises(ValueError, match=r"Output 'embedding' comes from layer"):
+        StabilityModel(inputs, [probabilities, embedding])
 
 
 class _CrashAtEpoch(keras.callbacks.Callback):
