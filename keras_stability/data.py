@@ -10,6 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_stability.perturbations import _is_int
+from keras_stability.perturbations import _is_number
+
 __all__ = [
     "CLEAN_KEY",
     "PERTURBED_KEY",
@@ -26,6 +29,14 @@ CLEAN_KEY = "keras_stability_clean"
 PERTURBED_KEY = "keras_stability_perturbed"
 
 
+def _check_int(name, value, minimum):
+    """Raises unless `value` is an int (not a bool) >= `minimum`."""
+    if not (_is_int(value) and value >= minimum):
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+        )
+
+
 def load_digits(image_size=32, test_fraction=0.25, seed=0):
     """scikit-learn's 1,797 handwritten digits as images in [0, 1].
 
@@ -35,19 +46,17 @@ def load_digits(image_size=32, test_fraction=0.25, seed=0):
 
     Args:
         image_size: side of the square output images, >= 8. Defaults to 32.
-        test_fraction: share of each class held out, in (0, 1). Defaults to
-            0.25.
+        test_fraction: share of each class held out, in (0, 1), large
+            and small enough to leave at least one image in each split.
+            Defaults to 0.25.
         seed: seed of the split. Defaults to 0.
 
     Returns:
         `((x_train, y_train), (x_test, y_test))`, images of shape
         `(n, image_size, image_size, 1)` float32 in [0, 1] and int labels.
     """
-    if not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(
-            f"`image_size` must be an int >= 8. Received: image_size={image_size!r}"
-        )
-    if not 0 < test_fraction < 1:
+    _check_int("image_size", image_size, 8)
+    if not (_is_number(test_fraction) and 0 < test_fraction < 1):
         raise ValueError(
             "`test_fraction` must be in (0, 1). "
             f"Received: test_fraction={test_fraction!r}"
@@ -73,6 +82,13 @@ def load_digits(image_size=32, test_fraction=0.25, seed=0):
         members = np.flatnonzero(labels == label)
         chosen = rng.choice(members, round(len(members) * test_fraction), replace=False)
         test[chosen] = True
+    if test.all() or not test.any():
+        raise ValueError(
+            "`test_fraction` must leave at least one of the "
+            f"{len(labels)} images in each split; it rounds to "
+            f"{int(test.sum())} test images. "
+            f"Received: test_fraction={test_fraction!r}"
+        )
     return (images[~test], labels[~test]), (images[test], labels[test])
 
 
@@ -131,36 +147,45 @@ def iterate_batches(data, y=None, batch_size=128):
         data: an array of images, or a `tf.data.Dataset` yielding images or
             `(images, labels)` batches.
         y: labels for an array `data`. Defaults to `None`.
-        batch_size: batch size for arrays. Defaults to 128.
+        batch_size: batch size for arrays, an int >= 1 (checked for
+            datasets too). Defaults to 128.
 
-    Yields:
-        `(x, y)` with `y` None when there are no labels.
+    Returns:
+        An iterator of `(x, y)` with `y` None when there are no labels. The
+        arguments are checked when it is created, before the first batch.
     """
+    _check_int("batch_size", batch_size, 1)
     if isinstance(data, np.ndarray) or ops.is_tensor(data):
         x = np.asarray(data)
         if y is not None and len(y) != len(x):
             raise ValueError(
                 f"`y` must have one label per image: {len(x)} images, {len(y)} labels."
             )
-        for start in range(0, len(x), batch_size):
-            stop = start + batch_size
-            yield x[start:stop], (None if y is None else np.asarray(y)[start:stop])
-        return
+        return _array_batches(x, None if y is None else np.asarray(y), batch_size)
     if hasattr(data, "as_numpy_iterator"):
         if y is not None:
             raise ValueError(
                 "`y` must be None when `data` is a dataset that yields labels."
             )
-        for element in data.as_numpy_iterator():
-            if isinstance(element, tuple):
-                yield element[0], (element[1] if len(element) > 1 else None)
-            else:
-                yield element, None
-        return
+        return _dataset_batches(data)
     raise ValueError(
         "`data` must be a NumPy array, a tensor or a tf.data.Dataset. "
         f"Received: {type(data).__name__}"
     )
+
+
+def _array_batches(x, y, batch_size):
+    for start in range(0, len(x), batch_size):
+        stop = start + batch_size
+        yield x[start:stop], (None if y is None else y[start:stop])
+
+
+def _dataset_batches(data):
+    for element in data.as_numpy_iterator():
+        if isinstance(element, tuple):
+            yield element[0], (element[1] if len(element) > 1 else None)
+        else:
+            yield element, None
 
 
 def split_perturbed_copy(x):
@@ -189,8 +214,8 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
         perturbation: a `keras_stability.perturbations.Perturbation`, any
             Keras layer (called with `training=True`) or a callable.
         seed: int seed of the copies. Defaults to 0.
-        num_parallel_calls: for `Dataset.map`. Defaults to `None`
-            (`tf.data.AUTOTUNE`).
+        num_parallel_calls: for `Dataset.map`: `None` or `tf.data.AUTOTUNE`
+            (tf.data picks), or an int >= 1. Defaults to `None`.
 
     Returns:
         The mapped, prefetched dataset.
@@ -206,6 +231,16 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
         raise ValueError(
             "`perturbation` must be a layer or a callable. "
             f"Received: perturbation={perturbation!r}"
+        )
+    if num_parallel_calls is None:
+        num_parallel_calls = tf.data.AUTOTUNE
+    elif not (
+        _is_int(num_parallel_calls)
+        and (num_parallel_calls == tf.data.AUTOTUNE or num_parallel_calls >= 1)
+    ):
+        raise ValueError(
+            "`num_parallel_calls` must be None, tf.data.AUTOTUNE or an int >= 1. "
+            f"Received: num_parallel_calls={num_parallel_calls!r}"
         )
 
     def perturb(x, draw):
@@ -231,7 +266,7 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
     zipped = tf.data.Dataset.zip((dataset, draws))
     mapped = zipped.map(
         add_copy,
-        num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
+        num_parallel_calls=num_parallel_calls,
         deterministic=True,
     )
     return mapped.prefetch(tf.data.AUTOTUNE)

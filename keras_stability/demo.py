@@ -139,8 +139,9 @@ def run_demo(
         output: folder for `report.json`, `report.csv` and `robustness.png`.
             Defaults to `"demo_output"`.
         quick: fewer epochs, one seed, a smaller test set. Defaults to `False`.
-        epochs: training epochs. Defaults to 20 (4 with `quick`).
-        seeds: number of seeds. Defaults to 3 (1 with `quick`).
+        epochs: training epochs, an int >= 1. Defaults to 20 (4 with
+            `quick`).
+        seeds: number of seeds, an int >= 1. Defaults to 3 (1 with `quick`).
         dataset: a folder of class subfolders to use instead of the digits.
             Defaults to `None`.
         verbose: 1 prints progress and the tables. Defaults to 1.
@@ -150,11 +151,9 @@ def run_demo(
     """
     epochs = epochs if epochs is not None else (4 if quick else 20)
     seeds = seeds if seeds is not None else (1 if quick else 3)
-    for name, value in (("epochs", epochs), ("seeds", seeds)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"`{name}` must be an int >= 1. Received: {name}={value!r}"
-            )
+    data._check_int("epochs", epochs, 1)
+    data._check_int("seeds", seeds, 1)
+    epochs, seeds = int(epochs), int(seeds)  # NumPy ints too, for the JSON
     started = time.time()
     if dataset is None:
         (x_train, y_train), (x_test, y_test) = data.load_digits()

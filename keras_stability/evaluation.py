@@ -6,8 +6,10 @@ flat, canonical keys such as `clean/top1`, `jpeg@10/top1`,
 `jpeg@10/flip_rate` and `thumbnail@0.5/kl`.
 """
 
+import collections.abc
 import csv
 import json
+import math
 import os
 import weakref
 
@@ -18,7 +20,9 @@ from keras import ops
 from keras_stability import perturbations
 from keras_stability._backend import is_tensorflow
 from keras_stability._seeds import StepSeed
+from keras_stability.data import _check_int
 from keras_stability.data import iterate_batches
+from keras_stability.perturbations import _is_int
 
 __all__ = [
     "default_distortions",
@@ -96,7 +100,6 @@ def _probabilities(outputs, from_logits):
 
 
 def _top_k_hits(probabilities, labels, k):
-    k = min(k, probabilities.shape[-1])
     top = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
     return (top == labels[:, None]).any(-1)
 
@@ -129,7 +132,7 @@ def robustness_report(
     *,
     distortions=None,
     batch_size=128,
-    top_k=(1, 5),
+    top_k=None,
     seed=0,
     from_logits=None,
     value_range=(0, 1),
@@ -153,9 +156,17 @@ def robustness_report(
             images or `(images, labels)`.
         y: integer labels for array `x`. Defaults to `None` (no accuracy).
         distortions: dict name -> perturbation (a `Perturbation`, a layer or
-            a callable on a batch). Defaults to `default_distortions()`.
-        batch_size: batch size for arrays. Defaults to 128.
-        top_k: the k of the accuracies. Defaults to `(1, 5)`.
+            a callable on a batch). Names of the form `family@severity` with
+            a number for severity (`"rotate@15"`) are plotted against
+            severity by `severity_table`, `plot_robustness` and
+            `mean_strongest_flip_rate`; other names (`"rotate"`,
+            `"rotate@15deg"`) are reported and written all the same, but
+            left out of those. Defaults to `default_distortions()`.
+        batch_size: batch size for arrays, an int >= 1. Defaults to 128.
+        top_k: the k of the accuracies: an int or a tuple of ints, each
+            between 1 and the model's number of classes. Defaults to
+            `None`: `(1, 5)`, without 5 when the model has fewer than 5
+            classes.
         seed: seed of the random distortions. Defaults to 0.
         from_logits: whether outputs are logits; `None` detects it (rows of
             non-negative values summing to 1 are probabilities). Defaults
@@ -169,25 +180,24 @@ def robustness_report(
     Returns:
         A dict of floats with keys `condition/metric`, plus `num_images`.
     """
-    if isinstance(top_k, int):
-        top_k = (top_k,)
-    if not top_k or any(not isinstance(k, int) or k < 1 for k in top_k):
-        raise ValueError(f"`top_k` must hold ints >= 1. Received: top_k={top_k!r}")
+    ks = _validate_top_k(top_k)
     if distortions is None:
         distortions = default_distortions(value_range)
-    if not distortions:
-        raise ValueError("`distortions` must name at least one distortion.")
+    _validate_distortions(distortions)
+    batches = iterate_batches(x, y, batch_size)
     names = list(distortions)
     tallies = {name: _Tally() for name in ["clean", *names]}
     total = None if hasattr(x, "as_numpy_iterator") else int(np.shape(x)[0])
     progress = keras.utils.Progbar(total, unit_name="image") if verbose else None
     functions = {name: _distortion_function(distortions[name]) for name in names}
-    for batch_index, (images, labels) in enumerate(iterate_batches(x, y, batch_size)):
+    for batch_index, (images, labels) in enumerate(batches):
         if len(images) == 0:
             continue
         clean = _probabilities(model.predict_on_batch(images), from_logits)
+        if tallies["clean"].count == 0:  # The first batch: classes now known.
+            ks = _top_k_for_classes(ks, top_k, clean.shape[-1])
         clean_top1 = clean.argmax(-1)
-        _tally_accuracy(tallies["clean"], clean, labels, top_k)
+        _tally_accuracy(tallies["clean"], clean, labels, ks)
         for index, name in enumerate(names):
             distorted_images = _apply(
                 functions[name], images, np.array([seed + index, batch_index])
@@ -196,7 +206,7 @@ def robustness_report(
                 model.predict_on_batch(distorted_images), from_logits
             )
             tally = tallies[name]
-            _tally_accuracy(tally, distorted, labels, top_k)
+            _tally_accuracy(tally, distorted, labels, ks)
             tally.add("flip_rate", distorted.argmax(-1) != clean_top1)
             tally.add("kl", _kl(clean, distorted))
         for tally in tallies.values():
@@ -212,6 +222,54 @@ def robustness_report(
     if output_dir is not None:
         write_report(report, output_dir)
     return report
+
+
+def _validate_top_k(top_k):
+    """`top_k` as a tuple of ints >= 1, or None for the default."""
+    if top_k is None:
+        return None
+    values = (top_k,) if _is_int(top_k) else top_k
+    if (
+        not isinstance(values, (list, tuple))
+        or not values
+        or not all(_is_int(k) and k >= 1 for k in values)
+    ):
+        raise ValueError(f"`top_k` must hold ints >= 1. Received: top_k={top_k!r}")
+    return tuple(int(k) for k in values)
+
+
+def _top_k_for_classes(ks, top_k, num_classes):
+    """The default `(1, 5)` cut to the classes; a given `top_k` checked.
+
+    `ks` is `_validate_top_k(top_k)`; `top_k` is what the user passed.
+    """
+    if ks is None:
+        return tuple(k for k in (1, 5) if k <= num_classes)
+    if max(ks) > num_classes:
+        raise ValueError(
+            "`top_k` must not exceed the model's number of classes "
+            f"({num_classes}). Received: top_k={top_k!r}"
+        )
+    return ks
+
+
+def _validate_distortions(distortions):
+    if not isinstance(distortions, collections.abc.Mapping):
+        raise ValueError(
+            "`distortions` must be a dict name -> perturbation. "
+            f"Received: distortions={distortions!r}"
+        )
+    if not distortions:
+        raise ValueError(
+            "`distortions` must name at least one distortion. "
+            f"Received: distortions={distortions!r}"
+        )
+    for name, distortion in distortions.items():
+        if not callable(distortion):
+            raise ValueError(
+                f"`distortions[{name!r}]` must be a perturbation, a layer or a "
+                f"callable. Received: distortions[{name!r}]={distortion!r}"
+            )
 
 
 def _tally_accuracy(tally, probabilities, labels, top_k):
@@ -282,17 +340,32 @@ def _apply(function, images, seed_pair):
     return out
 
 
+def _severity(text):
+    """The number after `@` in a condition, or None when it is not one."""
+    try:
+        severity = float(text)
+    except ValueError:
+        return None
+    return severity if math.isfinite(severity) else None
+
+
 def severity_table(report):
-    """Splits `family@severity/metric` keys into {family: {metric: [(s, v)]}}."""
+    """Splits `family@severity/metric` keys into {family: {metric: [(s, v)]}}.
+
+    Only conditions whose severity is a finite number (`jpeg@10`,
+    `rotate@1.5`) are kept, sorted by severity; other keys (`clean/top1`,
+    `rotate/kl`, `rotate@15deg/kl`) are left out.
+    """
     table = {}
     for key, value in report.items():
-        if "@" not in key:
+        if "/" not in key:
             continue
         condition, metric = key.rsplit("/", 1)
-        family, severity = condition.split("@", 1)
-        table.setdefault(family, {}).setdefault(metric, []).append(
-            (float(severity), value)
-        )
+        family, at, text = condition.partition("@")
+        severity = _severity(text) if at else None
+        if severity is None:
+            continue
+        table.setdefault(family, {}).setdefault(metric, []).append((severity, value))
     for metrics in table.values():
         for pairs in metrics.values():
             pairs.sort()
@@ -314,7 +387,10 @@ def mean_strongest_flip_rate(report):
         weakest_first = family in ("jpeg", "thumbnail")
         flips.append(pairs[0][1] if weakest_first else pairs[-1][1])
     if not flips:
-        raise ValueError("The report has no `family@severity/flip_rate` entries.")
+        raise ValueError(
+            "The report has no `family@severity/flip_rate` entries with a "
+            "numeric severity."
+        )
     return float(np.mean(flips))
 
 
@@ -387,7 +463,8 @@ def write_report(report, output_dir, plot=True):
         report: a report from `robustness_report`.
         output_dir: the folder, created if needed.
         plot: also plot accuracy and flip rate against severity (needs
-            matplotlib). Defaults to `True`.
+            matplotlib), when the report has conditions with a numeric
+            severity (see `severity_table`). Defaults to `True`.
 
     Returns:
         A dict of the written paths.
@@ -400,7 +477,7 @@ def write_report(report, output_dir, plot=True):
     with open(paths["json"], "w") as f:
         json.dump(report, f, indent=2, sort_keys=True)
     write_csv({"model": report}, paths["csv"])
-    if plot:
+    if plot and severity_table(report):
         from keras_stability import plotting
 
         paths["png"] = plotting.plot_robustness(
@@ -445,17 +522,10 @@ def _embeddings(outputs):
 
 def _clean_and_distorted_embeddings(model, images, distortion, batch_size, seed):
     """f(x) and f(x') for every image, in batches; x' drawn from (seed, batch)."""
-    if (
-        not isinstance(batch_size, int)
-        or isinstance(batch_size, bool)
-        or batch_size < 1
-    ):
-        raise ValueError(
-            f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}"
-        )
+    batches = iterate_batches(images, None, batch_size)
     clean, distorted = [], []
     function = _distortion_function(distortion)
-    for batch_index, (batch, _) in enumerate(iterate_batches(images, None, batch_size)):
+    for batch_index, (batch, _) in enumerate(batches):
         if len(batch) == 0:
             continue
         clean.append(_embeddings(model.predict_on_batch(batch)))
@@ -473,16 +543,13 @@ def _l2(a, b):
     return np.sqrt(np.sum(np.square(a - b), axis=-1))
 
 
+def _validate_seed(seed):
+    if not (_is_int(seed) and seed >= 0):
+        raise ValueError(f"`seed` must be an int >= 0. Received: seed={seed!r}")
+
+
 def _validate_negatives(negatives_per_image, count=None):
-    if (
-        not isinstance(negatives_per_image, int)
-        or isinstance(negatives_per_image, bool)
-        or negatives_per_image < 1
-    ):
-        raise ValueError(
-            "`negatives_per_image` must be an int >= 1. "
-            f"Received: negatives_per_image={negatives_per_image!r}"
-        )
+    _check_int("negatives_per_image", negatives_per_image, 1)
     if count is not None and negatives_per_image >= count:
         raise ValueError(
             "`negatives_per_image` must be smaller than the number of images "
@@ -506,16 +573,18 @@ def negative_partners(count, negatives_per_image, seed=0):
     """For each image, `negatives_per_image` distinct other images, at random.
 
     Args:
-        count: the number of images, >= 2.
+        count: the number of images, an int >= 2.
         negatives_per_image: how many partners per image, in
             `[1, count - 1]`.
-        seed: seed of the draw. Defaults to 0.
+        seed: seed of the draw, an int >= 0. Defaults to 0.
 
     Returns:
         An int array `(count, negatives_per_image)`; row `i` holds distinct
         indices, none equal to `i`.
     """
+    _check_int("count", count, 2)
     _validate_negatives(negatives_per_image, count)
+    _validate_seed(seed)
     rng = np.random.default_rng(seed)
     # Row i takes the offsets with the k smallest of n - 1 uniform keys: a
     # uniform k-subset of {1, ..., n - 1}, so never the image itself. Rows go
@@ -625,7 +694,8 @@ def near_duplicate_pr(
             with, in `[1, number of images - 1]`. Defaults to 1 (as many
             negatives as positives).
         batch_size: batch size for arrays. Defaults to 128.
-        seed: seed of the distortion and of the negatives. Defaults to 0.
+        seed: seed of the distortion and of the negatives, an int >= 0.
+            Defaults to 0.
         value_range: the images' value range, used only to resolve a
             distortion given by name. Defaults to `(0, 1)`.
 
@@ -660,6 +730,7 @@ def near_duplicate_pr(
           Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
     """
     _validate_negatives(negatives_per_image, _image_count(images))
+    _validate_seed(seed)
     distortion = _resolve_distortion(distortion, value_range)
     clean, distorted = _clean_and_distorted_embeddings(
         model, images, distortion, batch_size, seed

@@ -1,5 +1,6 @@
 """The `keras-stability` command line, end to end on tiny configurations."""
 
+import csv
 import json
 
 import keras
@@ -36,20 +37,29 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"models", "spreads", "config"}
     assert set(report["models"]) == {"baseline", "augmentation", "stability"}
-    for name, model_report in report["models"].items():
-        assert 0.0 <= model_report["clean/top1"] <= 1.0, name
-        assert (
-            "jpeg@10/flip_rate" in model_report and "thumbnail@0.5/kl" in model_report
-        )
-        assert set(report["spreads"][name]) == set(model_report)
     assert report["config"]["epochs"] == 1 and report["config"]["seeds"] == 1
     assert report["config"]["test_images"] == 200
     assert (out / "robustness.png").stat().st_size > 10_000
-    csv_rows = (out / "report.csv").read_text().splitlines()
-    assert csv_rows[0] == "model,condition,metric,value,std"
+    with open(out / "report.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["model", "condition", "metric", "value", "std"]
+    written = {(m, f"{c}/{k}"): (float(v), float(s)) for m, c, k, v, s in rows[1:]}
     printed = capsys.readouterr().out
-    assert "flip rate at the strongest severities" in printed
-    assert "stability" in printed and "baseline" in printed
+    for name, model_report in report["models"].items():
+        keys = set(model_report) - {"num_images"}
+        assert {key for model, key in written if model == name} == keys
+        assert set(report["spreads"][name]) == set(model_report)
+        for key in keys:
+            # The CSV holds the JSON's numbers; one seed has no spread.
+            assert written[name, key] == (model_report[key], 0.0), (name, key)
+            assert report["spreads"][name][key] == 0.0
+        # An accuracy or flip rate counts images out of 200.
+        for key in ("clean/top1", "jpeg@10/top1", "jpeg@10/flip_rate"):
+            count = model_report[key] * 200
+            assert count == pytest.approx(round(count), abs=1e-9), (name, key)
+        # The printed summary shows the written clean accuracy.
+        assert f"{name:>12}: clean top-1 {model_report['clean/top1']:.4f}" in printed
+    assert "thumbnail@0.5/kl" in report["models"]["stability"]
 
 
 def test_evaluate_a_saved_model(tmp_path, rng, capsys):

@@ -29,18 +29,86 @@ def test_load_digits_errors():
         match=r"`test_fraction` must be in \(0, 1\). Received: test_fraction=1",
     ):
         data.load_digits(test_fraction=1)
+    with pytest.raises(
+        ValueError,
+        match=r"`test_fraction` must be in \(0, 1\). Received: test_fraction='0.3'",
+    ):
+        data.load_digits(test_fraction="0.3")
+    with pytest.raises(
+        ValueError, match=r"`image_size` must be an int >= 8. Received: image_size=8.0"
+    ):
+        data.load_digits(image_size=8.0)
 
 
-def _model(seed):
-    keras.utils.set_random_seed(seed)
+def test_load_digits_needs_an_image_in_each_split():
+    # The smallest digit class has 174 scans, the largest 183: a share of
+    # 0.001 rounds every class to 0 held out, 0.999 every class to all.
+    with pytest.raises(
+        ValueError,
+        match=r"`test_fraction` must leave at least one of the 1797 images in "
+        r"each split; it rounds to 0 test images. Received: test_fraction=0.001",
+    ):
+        data.load_digits(test_fraction=0.001)
+    with pytest.raises(
+        ValueError,
+        match=r"it rounds to 1797 test images. Received: test_fraction=0.999",
+    ):
+        data.load_digits(test_fraction=0.999)
+    # 0.003 holds out one image of each class with at least 167 images.
+    (x_train, _), (x_test, y_test) = data.load_digits(image_size=8, test_fraction=0.003)
+    assert len(x_test) == 10 and len(x_train) == 1787
+    np.testing.assert_array_equal(np.sort(y_test), np.arange(10))
+
+
+def test_load_image_folder_errors(tmp_path, monkeypatch):
+    missing = tmp_path / "missing"
+    with pytest.raises(
+        ValueError,
+        match=r"`directory` must be an existing folder. "
+        rf"Received: directory='{missing}'",
+    ):
+        data.load_image_folder(str(missing))
+    with pytest.raises(
+        ValueError,
+        match=r"`directory` must hold one subfolder of images per class; "
+        rf"'{tmp_path}' has no subfolder.",
+    ):
+        data.load_image_folder(str(tmp_path))
+    (tmp_path / "cats").mkdir()
+    with pytest.raises(
+        ValueError,
+        match=rf"No images could be read from '{tmp_path}': No images found in "
+        r"directory",
+    ):
+        data.load_image_folder(str(tmp_path))
+
+    class _EmptyDataset:
+        class_names = ["cats"]
+
+        def as_numpy_iterator(self):
+            return iter(())
+
+    monkeypatch.setattr(
+        keras.utils, "image_dataset_from_directory", lambda *a, **k: _EmptyDataset()
+    )
+    with pytest.raises(ValueError, match=rf"No images found under '{tmp_path}'\."):
+        data.load_image_folder(str(tmp_path))
+
+
+class _NeverCalled:
+    """A perturbation that fails the test if the model ever draws x' itself."""
+
+    def __call__(self, x):
+        raise AssertionError("the model perturbed the batch instead of using x'")
+
+
+def _model(perturbation):
+    keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Flatten()(inputs)
     outputs = keras.layers.Dense(3, activation="softmax")(x)
     model = StabilityModel(
-        inputs,
-        outputs,
-        perturbation=perturbations.ThumbnailResize(scale=0.5),
-        alpha=2.0,
+        inputs, outputs, perturbation=perturbation, alpha=2.0, seed=7
     )
     model.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
     return model
@@ -57,13 +125,24 @@ def small_dataset(rng):
 
 @pytest.mark.tensorflow
 def test_pipeline_copies_train_like_in_step_perturbation(small_dataset):
-    in_step, piped = _model(0), _model(0)
+    # The piped model's own perturbation fails if called: it must train on
+    # the copies, made here with a thumbnail, exactly as a model that draws
+    # the same thumbnail in its step.
+    in_step = _model(perturbations.ThumbnailResize(scale=0.5))
+    piped = _model(_NeverCalled())
     in_step.fit(small_dataset, epochs=2, shuffle=False, verbose=0)
-    copies = data.with_perturbed_copy(small_dataset, piped.perturbation)
+    copies = data.with_perturbed_copy(
+        small_dataset, perturbations.ThumbnailResize(scale=0.5)
+    )
     history = piped.fit(copies, epochs=2, shuffle=False, verbose=0)
     assert history.history["stability_loss"][0] > 0
-    for a, b in zip(in_step.get_weights()[1:], piped.get_weights()[1:], strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    weights = zip(in_step.trainable_weights, piped.trainable_weights, strict=True)
+    for a, b in weights:
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    # In its step a model draws from (seed, step) and advances the step, 3
+    # batches x 2 epochs; given a copy it draws nothing, so its step stays 0.
+    np.testing.assert_array_equal(in_step.perturbation_seed.numpy(), [7, 6])
+    np.testing.assert_array_equal(piped.perturbation_seed.numpy(), [7, 0])
     # The forward pass and predict see only the clean batch.
     batch = next(iter(copies))[0]
     np.testing.assert_allclose(piped(batch), piped(batch[data.CLEAN_KEY]), atol=0)
@@ -118,8 +197,53 @@ def test_split_perturbed_copy_and_errors(small_dataset):
         data.with_perturbed_copy(small_dataset, 3)
 
 
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("calls", [0, -2, True, 1.5, "4"])
+def test_with_perturbed_copy_num_parallel_calls_errors(small_dataset, calls):
+    with pytest.raises(
+        ValueError,
+        match=r"`num_parallel_calls` must be None, tf.data.AUTOTUNE or an int >= 1. "
+        rf"Received: num_parallel_calls={calls!r}",
+    ):
+        data.with_perturbed_copy(small_dataset, lambda t: t, num_parallel_calls=calls)
+
+
+@pytest.mark.tensorflow
+def test_with_perturbed_copy_num_parallel_calls_values(small_dataset):
+    import tensorflow as tf
+
+    expected = [b[0].numpy() * 0.5 for b in small_dataset]
+    for calls in (None, tf.data.AUTOTUNE, 1, 3):
+        copies = data.with_perturbed_copy(
+            small_dataset, lambda t: t * 0.5, num_parallel_calls=calls
+        )
+        got = [b[0][data.PERTURBED_KEY].numpy() for b in copies]
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_iterate_batches_errors():
     with pytest.raises(
         ValueError, match="must be a NumPy array, a tensor or a tf.data.Dataset"
     ):
-        list(data.iterate_batches([1, 2, 3]))
+        data.iterate_batches([1, 2, 3])
+    images = np.zeros((5, 2, 2, 1), "float32")
+    for bad in (0, -1, True, 2.0, None):
+        with pytest.raises(
+            ValueError,
+            match=rf"`batch_size` must be an int >= 1. Received: batch_size={bad!r}$",
+        ):
+            data.iterate_batches(images, batch_size=bad)  # before the first batch
+    sizes = [len(x) for x, _ in data.iterate_batches(images, batch_size=np.int64(2))]
+    assert sizes == [2, 2, 1]
+
+
+@pytest.mark.tensorflow
+def test_iterate_batches_dataset_takes_no_labels(small_dataset):
+    with pytest.raises(
+        ValueError,
+        match=r"`y` must be None when `data` is a dataset that yields labels\.",
+    ):
+        data.iterate_batches(small_dataset, y=np.zeros(24))
+    with pytest.raises(ValueError, match=r"Received: batch_size=0$"):
+        data.iterate_batches(small_dataset, batch_size=0)

@@ -1,6 +1,7 @@
 """robustness_report on models whose predictions can be counted by hand."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -195,3 +196,173 @@ def test_errors(pixels):
         evaluation.robustness_report(
             keras.Model(inputs, inputs), x, distortions={"r@1": reverse}, verbose=0
         )
+
+
+class _CountingModel:
+    """Wraps a model and counts its `predict_on_batch` calls."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def predict_on_batch(self, images):
+        self.calls += 1
+        return self.model.predict_on_batch(images)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, True, 2.5, None])
+def test_batch_size_is_checked_before_any_work(pixels, batch_size):
+    x, y = pixels
+    model = _CountingModel(_pixel_classifier())
+    with pytest.raises(
+        ValueError,
+        match=rf"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}$",
+    ):
+        evaluation.robustness_report(
+            model, x, y, distortions={"r@1": reverse}, batch_size=batch_size, verbose=0
+        )
+    assert model.calls == 0
+
+
+@pytest.mark.parametrize("top_k", [True, (1, False), (), "1", 1.0, (0,)])
+def test_top_k_must_be_ints(pixels, top_k):
+    x, y = pixels
+    with pytest.raises(
+        ValueError,
+        match=r"`top_k` must hold ints >= 1. Received: top_k=" + re.escape(repr(top_k)),
+    ):
+        evaluation.robustness_report(
+            _pixel_classifier(), x, y, distortions={"r@1": reverse}, top_k=top_k
+        )
+
+
+def test_top_k_beyond_the_classes_is_refused(pixels):
+    x, y = pixels
+    for top_k in ((5,), 4, (1, 3, 4)):
+        model = _CountingModel(_pixel_classifier())  # 3 classes
+        with pytest.raises(
+            ValueError,
+            match=r"`top_k` must not exceed the model's number of classes \(3\). "
+            r"Received: top_k=" + re.escape(repr(top_k)),
+        ):
+            evaluation.robustness_report(
+                model, x, y, distortions={"r@1": reverse}, top_k=top_k, verbose=0
+            )
+        assert model.calls == 1  # the clean batch that told the classes
+    # k equal to the number of classes is allowed: every label is in the top 3.
+    report = evaluation.robustness_report(
+        _pixel_classifier(), x, y, distortions={"r@1": reverse}, top_k=3, verbose=0
+    )
+    assert report["clean/top3"] == 1.0 and "clean/top1" not in report
+
+
+def test_default_top_k_leaves_out_top5_below_five_classes(pixels):
+    x, y = pixels
+    report = evaluation.robustness_report(
+        _pixel_classifier(), x, y, distortions={"r@1": reverse}, verbose=0
+    )
+    assert sorted(report) == [
+        "clean/top1",
+        "num_images",
+        "r@1/flip_rate",
+        "r@1/kl",
+        "r@1/top1",
+    ]
+    assert report["clean/top1"] == pytest.approx(0.7)
+
+
+def test_distortions_are_checked_before_any_work(pixels):
+    x, y = pixels
+    cases = [
+        (
+            {"x": 3},
+            r"`distortions\['x'\]` must be a perturbation, a layer or a "
+            r"callable. Received: distortions\['x'\]=3",
+        ),
+        (
+            {},
+            r"`distortions` must name at least one distortion. "
+            r"Received: distortions=\{\}",
+        ),
+        (
+            [reverse],
+            r"`distortions` must be a dict name -> perturbation. "
+            r"Received: distortions=\[<function reverse",
+        ),
+    ]
+    for distortions, message in cases:
+        model = _CountingModel(_pixel_classifier())
+        with pytest.raises(ValueError, match=message):
+            evaluation.robustness_report(
+                model, x, y, distortions=distortions, verbose=0
+            )
+        assert model.calls == 0
+
+
+def test_non_numeric_severities_are_reported_but_not_plotted(pixels, tmp_path):
+    x, y = pixels
+    distortions = {
+        "rot@15deg": reverse,
+        "reverse": reverse,
+        "flip@nan": reverse,
+        "reverse@1": reverse,
+    }
+    report = evaluation.robustness_report(
+        _pixel_classifier(),
+        x,
+        y,
+        distortions=distortions,
+        verbose=0,
+        output_dir=tmp_path,
+    )
+    flat = x.reshape(10, 3)
+    expected_flip = np.mean(flat[:, ::-1].argmax(-1) != flat.argmax(-1))
+    for name in distortions:
+        assert report[f"{name}/flip_rate"] == pytest.approx(expected_flip), name
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written == pytest.approx(report)
+    assert (tmp_path / "robustness.png").stat().st_size > 10_000
+    table = evaluation.severity_table(report)
+    assert list(table) == ["reverse"]
+    assert table["reverse"]["flip_rate"] == [(1.0, report["reverse@1/flip_rate"])]
+    # Without any numeric severity: the files but no plot.
+    only_names = tmp_path / "names"
+    evaluation.robustness_report(
+        _pixel_classifier(),
+        x,
+        y,
+        distortions={"rot@15deg": reverse},
+        verbose=0,
+        output_dir=only_names,
+    )
+    assert sorted(p.name for p in only_names.iterdir()) == [
+        "report.csv",
+        "report.json",
+    ]
+
+
+def test_severity_table_sorts_numeric_severities():
+    report = {
+        "num_images": 4,
+        "clean/top1": 0.5,
+        "jpeg@90/kl": 0.1,
+        "jpeg@10/kl": 0.7,
+        "jpeg@1e1x/kl": 0.3,
+        "crop@2/flip_rate": 0.25,
+    }
+    assert evaluation.severity_table(report) == {
+        "jpeg": {"kl": [(10.0, 0.7), (90.0, 0.1)]},
+        "crop": {"flip_rate": [(2.0, 0.25)]},
+    }
+
+
+def test_mean_strongest_flip_rate_needs_a_severity():
+    for report in (
+        {"num_images": 3, "clean/top1": 1.0, "reverse/flip_rate": 0.5},
+        {"num_images": 3, "rot@15deg/flip_rate": 0.5, "jpeg@10/kl": 0.1},
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"^The report has no `family@severity/flip_rate` entries with a "
+            r"numeric severity\.$",
+        ):
+            evaluation.mean_strongest_flip_rate(report)

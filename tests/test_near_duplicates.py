@@ -170,20 +170,35 @@ def test_random_cases_match_counting(rng):
         assert average == pytest.approx(_np_average_precision(distances, positive))
 
 
-def test_precision_at_recall_is_the_best_precision_beyond_it(rng):
-    images = rng.random((40, 6, 6, 3)).astype("float32")
-    model = _flatten_model((6, 6, 3))
-    noise = perturbations.GaussianNoise(0.3)
+def test_precision_at_recall_is_the_best_precision_beyond_it():
+    # 20 images embedded as the one-hot vectors e_0 .. e_19 (plus a spare
+    # axis e_20), so every negative pair is at distance sqrt(2), whichever
+    # partners the seed draws. The distortion moves image i along e_20 by
+    # d_i: 17 positives at 0, then (past the 20 negatives at sqrt(2)) one
+    # each at 2, 2.5 and 3. Thresholds and precision, recall:
+    #   0: 17/17, 0.85;  sqrt(2): 17/37, 0.85;  2: 18/38, 0.9;
+    #   2.5: 19/39, 0.95;  3: 20/40, 1.
+    # Recall first reaches 0.9 at t=2 (18/38) and 0.95 at t=2.5 (19/39), but
+    # the best precision at either recall comes later, at t=3: 20/40 = 1/2.
+    shifts = np.r_[np.zeros(17), 2.0, 2.5, 3.0]
+    vectors = np.eye(20, 21)
+    images = _pixel_images(vectors)
+
+    def along_spare_axis(batch):
+        out = batch.copy()
+        index = batch[:, 0, 0, :20].argmax(-1)
+        out[:, 0, 0, 20] = shifts[index]
+        return out
+
     result = evaluation.near_duplicate_pr(
-        model, images, noise, negatives_per_image=2, seed=5
+        _TableModel(), images, along_spare_axis, batch_size=6, seed=5
     )
-    for level in (0.9, 0.95):
-        expected = max(
-            p
-            for p, r in zip(result["precision"], result["recall"], strict=True)
-            if r >= level
-        )
-        assert result[f"precision_at_recall_{level}"] == expected
+    np.testing.assert_allclose(result["negative_distances"], np.sqrt(2))
+    np.testing.assert_allclose(result["thresholds"], [0, np.sqrt(2), 2, 2.5, 3])
+    assert result["precision_at_recall_0.9"] == pytest.approx(0.5)
+    assert result["precision_at_recall_0.95"] == pytest.approx(0.5)
+    # AP: 17 positives at precision 1, then 18/38, 19/39 and 20/40.
+    assert result["pr_auc"] == pytest.approx((17 + 18 / 38 + 19 / 39 + 20 / 40) / 20)
 
 
 @pytest.mark.tensorflow  # JPEG through libjpeg
@@ -214,6 +229,61 @@ def test_negatives_never_pair_an_image_with_itself():
     partners = evaluation.negative_partners(6, 5, seed=4)
     for index, row in enumerate(partners):
         assert sorted(row) == [j for j in range(6) if j != index]
+
+
+def test_negative_partners_errors():
+    cases = [
+        (
+            dict(count=5, negatives_per_image=1, seed=-1),
+            r"`seed` must be an int >= 0. "
+            r"Received: seed=-1$",
+        ),
+        (dict(count=5, negatives_per_image=1, seed=1.5), r"Received: seed=1.5$"),
+        (dict(count=5, negatives_per_image=1, seed=None), r"Received: seed=None$"),
+        (
+            dict(count=1, negatives_per_image=1),
+            r"`count` must be an int >= 2. "
+            r"Received: count=1$",
+        ),
+        (dict(count=5.0, negatives_per_image=1), r"Received: count=5.0$"),
+        (dict(count=True, negatives_per_image=1), r"Received: count=True$"),
+        (dict(count="5", negatives_per_image=1), r"Received: count='5'$"),
+        (
+            dict(count=5, negatives_per_image=True),
+            r"`negatives_per_image` must be "
+            r"an int >= 1. Received: negatives_per_image=True$",
+        ),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            evaluation.negative_partners(**kwargs)
+    # NumPy ints are ints.
+    partners = evaluation.negative_partners(np.int64(4), np.int32(3), np.int64(2))
+    assert partners.shape == (4, 3)
+
+
+def test_near_duplicate_seed_is_checked_before_any_work():
+    model = _TableModel()
+    images = _pixel_images(np.eye(4))
+    with pytest.raises(
+        ValueError, match=r"`seed` must be an int >= 0. Received: seed=-1$"
+    ):
+        evaluation.near_duplicate_pr(model, images, _bottom_right_noise, seed=-1)
+    assert model.calls == []
+
+
+@pytest.mark.tensorflow
+def test_one_image_dataset_is_refused_once_embedded():
+    import tensorflow as tf
+
+    images = _pixel_images(np.eye(3)[:1])
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(4)
+    for function in (evaluation.near_duplicate_pr, evaluation.feature_distances):
+        with pytest.raises(
+            ValueError,
+            match=r"^Near-duplicate evaluation needs at least 2 images. Received: 1\.$",
+        ):
+            function(_TableModel(), dataset, _bottom_right_noise)
 
 
 def test_negative_distances_use_the_drawn_partners(rng):
@@ -282,7 +352,9 @@ def test_errors(rng):
         evaluation.near_duplicate_pr(model, images, "jpeg@51")
     with pytest.raises(ValueError, match="`distortion` must be a perturbation"):
         evaluation.feature_distances(model, images, 3)
-    with pytest.raises(ValueError, match="`batch_size` must be an int >= 1"):
+    with pytest.raises(
+        ValueError, match=r"`batch_size` must be an int >= 1. Received: batch_size=0$"
+    ):
         evaluation.near_duplicate_pr(model, images, _bottom_right_noise, batch_size=0)
     with pytest.raises(ValueError, match="keep the images' shape"):
         evaluation.near_duplicate_pr(model, images, lambda x: x[:, :2])
