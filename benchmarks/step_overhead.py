@@ -4,7 +4,10 @@ The floor for a stability step is a plain `keras.Model` step at twice the
 batch (the perturbed copy doubles the forward and backward work). This
 script measures, in one run and one process: a plain step at B, a plain step
 at 2B, and a stability step at B for each perturbation, and prints each
-stability step's ratio to the floor, t(stability, B) / t(plain, 2B).
+stability step's ratio to the floor, t(stability, B) / t(plain, 2B). The
+configurations are timed in turn, round after round (`--repeats`), and each
+ratio is the median over rounds of the ratio within a round, so that a slow
+spell of a shared machine does not land on one configuration only.
 With `--pipeline` (TensorFlow) it also times `fit` on a tf.data pipeline:
 a plain model at 2B against libjpeg JPEG made in the step and made in the
 pipeline by `keras_stability.data.with_perturbed_copy`; those figures are
@@ -68,23 +71,44 @@ def _parse(argv):
     return args
 
 
-def _time_steps(model, x, y, steps, repeats):
+def _timed_step(model, x, y, steps):
+    """A timer of `steps` training steps of `model` on one batch, traced first."""
     model.train_on_batch(x, y)  # trace / compile
     model.train_on_batch(x, y)
-    per_step = []
-    for _ in range(repeats):
+
+    def seconds_per_step():
         started = time.perf_counter()
         for _ in range(steps):
             model.train_on_batch(x, y)
-        per_step.append((time.perf_counter() - started) / steps)
-    return statistics.median(per_step)
+        return (time.perf_counter() - started) / steps
+
+    return seconds_per_step
 
 
-def _time_fit(model, dataset, steps, repeats):
-    """Median seconds per step inside `fit`, and median seconds outside the steps."""
-    time_fit(model, dataset, steps)  # trace
-    runs = [time_fit(model, dataset, steps) for _ in range(repeats)]
-    return tuple(statistics.median(column) for column in zip(*runs, strict=True))
+def _timed_fit(model, dataset, steps):
+    """A timer of one `fit` call (steps, outside the steps), traced first."""
+    time_fit(model, dataset, steps)
+    return lambda: time_fit(model, dataset, steps)
+
+
+def _rounds(timers, repeats):
+    """Each timer's figures, the timers interleaved round by round.
+
+    Every round times each configuration once, in turn, so a slow spell of
+    a shared machine weighs on all of them alike instead of on whichever
+    ran then; ratios are then taken within a round.
+    """
+    rounds = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            rounds[name].append(timer())
+    return rounds
+
+
+def _ratio(rounds, name, reference):
+    """Median over rounds of `name`'s time over `reference`'s, and the rounds'."""
+    ratios = [a / b for a, b in zip(rounds[name], rounds[reference], strict=True)]
+    return statistics.median(ratios), ratios
 
 
 def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
@@ -95,41 +119,52 @@ def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
     from keras_stability.data import with_perturbed_copy
 
     batch = len(x2) // 2
-
-    def batches(size):
-        return repeated_batches(x2, y2, size)
-
-    def timed(model, dataset):
-        return _time_fit(compiled(model), dataset, args.steps, args.repeats)
-
-    (t_2b, out_2b) = timed(keras.Model(inputs, outputs), batches(2 * batch))
     jpeg = perturbation("jpeg_libjpeg")
-    (in_step, out_step) = timed(
-        StabilityModel(inputs, outputs, perturbation=jpeg), batches(batch)
-    )
-    (in_pipeline, out_pipeline) = timed(
-        StabilityModel(inputs, outputs, perturbation=jpeg),
-        with_perturbed_copy(batches(batch), jpeg),
-    )
-    print(
-        f"  fit on tf.data, libjpeg: plain fit at 2B {t_2b * 1e3:.1f} ms/step; "
-        f"copy in the step {in_step * 1e3:.1f} ms = {in_step / t_2b:.2f}x, "
-        f"in the pipeline {in_pipeline * 1e3:.1f} ms = {in_pipeline / t_2b:.2f}x\n"
-        f"  outside the steps, per fit call: {out_2b:.2f} s, {out_step:.2f} s, "
-        f"{out_pipeline:.2f} s"
-    )
-    return {
-        "plain_fit_2B_s": t_2b,
-        "libjpeg_in_step_s": in_step,
-        "libjpeg_in_step_ratio": in_step / t_2b,
-        "libjpeg_in_pipeline_s": in_pipeline,
-        "libjpeg_in_pipeline_ratio": in_pipeline / t_2b,
-        "outside_steps_per_call_s": {
-            "plain_2B": out_2b,
-            "libjpeg_in_step": out_step,
-            "libjpeg_in_pipeline": out_pipeline,
+
+    def timer(model, dataset):
+        return _timed_fit(compiled(model), dataset, args.steps)
+
+    calls = _rounds(
+        {
+            "plain_2B": timer(
+                keras.Model(inputs, outputs), repeated_batches(x2, y2, 2 * batch)
+            ),
+            "libjpeg_in_step": timer(
+                StabilityModel(inputs, outputs, perturbation=jpeg),
+                repeated_batches(x2, y2, batch),
+            ),
+            "libjpeg_in_pipeline": timer(
+                StabilityModel(inputs, outputs, perturbation=jpeg),
+                with_perturbed_copy(repeated_batches(x2, y2, batch), jpeg),
+            ),
         },
+        args.repeats,
+    )
+    steps = {name: [step for step, _ in runs] for name, runs in calls.items()}
+    outside = {
+        name: statistics.median(rest for _, rest in runs)
+        for name, runs in calls.items()
     }
+    row = {"plain_fit_2B_s": statistics.median(steps["plain_2B"])}
+    for where in ("in_step", "in_pipeline"):
+        name = f"libjpeg_{where}"
+        row[f"{name}_s"] = statistics.median(steps[name])
+        row[f"{name}_ratio"], row[f"{name}_round_ratios"] = _ratio(
+            steps, name, "plain_2B"
+        )
+    row["outside_steps_per_call_s"] = outside
+    row["rounds_s"] = steps
+    print(
+        f"  fit on tf.data, libjpeg: plain fit at 2B "
+        f"{row['plain_fit_2B_s'] * 1e3:.1f} ms/step; copy in the step "
+        f"{row['libjpeg_in_step_s'] * 1e3:.1f} ms = "
+        f"{row['libjpeg_in_step_ratio']:.2f}x, in the pipeline "
+        f"{row['libjpeg_in_pipeline_s'] * 1e3:.1f} ms = "
+        f"{row['libjpeg_in_pipeline_ratio']:.2f}x\n"
+        "  outside the steps, per fit call: "
+        + ", ".join(f"{seconds:.2f} s" for seconds in outside.values())
+    )
+    return row
 
 
 def main(argv=None):
@@ -162,32 +197,44 @@ def main(argv=None):
             return compile_model(model, args.jit_compile)
 
         plain = compiled(keras.Model(inputs, outputs))
-        t_b = _time_steps(plain, x, y, args.steps, args.repeats)
-        t_2b = _time_steps(plain, x2, y2, args.steps, args.repeats)
-        row = {
-            "batch": batch,
-            "plain_B_s": t_b,
-            "plain_2B_s": t_2b,
-            "floor_ratio": t_2b / t_b,
-            "stability": {},
+        timers = {
+            "plain_B": _timed_step(plain, x, y, args.steps),
+            "plain_2B": _timed_step(plain, x2, y2, args.steps),
         }
-        print(
-            f"{model_name} B={batch}: plain step {t_b * 1e3:.1f} ms, at 2B "
-            f"{t_2b * 1e3:.1f} ms (floor = {t_2b / t_b:.2f}x a plain step)"
-        )
         for name in args.perturbations:
             if name == "jpeg_libjpeg" and (
                 args.backend != "tensorflow" or args.jit_compile is True
             ):
                 continue  # TensorFlow only, and not XLA-compilable
-            model = compiled(
-                StabilityModel(inputs, outputs, perturbation=perturbation(name))
-            )
-            t = _time_steps(model, x, y, args.steps, args.repeats)
-            row["stability"][name] = {"step_s": t, "ratio_to_floor": t / t_2b}
+            model = StabilityModel(inputs, outputs, perturbation=perturbation(name))
+            timers[name] = _timed_step(compiled(model), x, y, args.steps)
+        rounds = _rounds(timers, args.repeats)
+        t_b = statistics.median(rounds["plain_B"])
+        t_2b = statistics.median(rounds["plain_2B"])
+        floor, _ = _ratio(rounds, "plain_2B", "plain_B")
+        row = {
+            "batch": batch,
+            "plain_B_s": t_b,
+            "plain_2B_s": t_2b,
+            "floor_ratio": floor,
+            "stability": {},
+            "rounds_s": rounds,
+        }
+        print(
+            f"{model_name} B={batch}: plain step {t_b * 1e3:.1f} ms, at 2B "
+            f"{t_2b * 1e3:.1f} ms (floor = {floor:.2f}x a plain step)"
+        )
+        for name in list(timers)[2:]:
+            ratio, ratios = _ratio(rounds, name, "plain_2B")
+            row["stability"][name] = {
+                "step_s": statistics.median(rounds[name]),
+                "ratio_to_floor": ratio,
+                "round_ratios": ratios,
+            }
             print(
-                f"  {name:>13}: stability step {t * 1e3:.1f} ms = "
-                f"{t / t_2b:.2f}x the floor"
+                f"  {name:>13}: stability step "
+                f"{row['stability'][name]['step_s'] * 1e3:.1f} ms = {ratio:.2f}x "
+                f"the floor (rounds {min(ratios):.2f}-{max(ratios):.2f})"
             )
         if args.pipeline:
             row["pipeline"] = _pipeline_rows(inputs, outputs, x2, y2, compiled, args)

@@ -7,6 +7,7 @@ checked is that each printed ratio is the ratio of the figures it reports.
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -37,20 +38,30 @@ def test_step_overhead_reports_ratios_to_the_floor(tmp_path, capsys):
     assert json.loads(path.read_text()) == json.loads(json.dumps(results))
     row = results["models"]["small_cnn"]
     assert row["batch"] == 4
-    assert row["floor_ratio"] == pytest.approx(row["plain_2B_s"] / row["plain_B_s"])
+    rounds = row["rounds_s"]
+    assert set(rounds) == {"plain_B", "plain_2B", "noise", "jpeg_dct"}
+    assert all(len(times) == 2 and min(times) > 0 for times in rounds.values())
+    assert row["plain_2B_s"] == statistics.median(rounds["plain_2B"])
+    assert row["floor_ratio"] == pytest.approx(
+        statistics.median(np.divide(rounds["plain_2B"], rounds["plain_B"]))
+    )
     assert set(row["stability"]) == {"noise", "jpeg_dct"}
-    for entry in row["stability"].values():
-        assert entry["ratio_to_floor"] == pytest.approx(
-            entry["step_s"] / row["plain_2B_s"]
-        )
+    for name, entry in row["stability"].items():
+        within = np.divide(rounds[name], rounds["plain_2B"])
+        np.testing.assert_allclose(entry["round_ratios"], within)
+        assert entry["ratio_to_floor"] == pytest.approx(statistics.median(within))
+        assert entry["step_s"] == statistics.median(rounds[name])
     printed = capsys.readouterr().out
-    assert "small_cnn B=4" in printed and "x the floor" in printed
+    assert "small_cnn B=4" in printed and "x the floor (rounds " in printed
     if pipeline:
         fit = row["pipeline"]
+        steps = fit["rounds_s"]
         for where in ("in_step", "in_pipeline"):
+            within = np.divide(steps[f"libjpeg_{where}"], steps["plain_2B"])
             assert fit[f"libjpeg_{where}_ratio"] == pytest.approx(
-                fit[f"libjpeg_{where}_s"] / fit["plain_fit_2B_s"]
+                statistics.median(within)
             )
+        assert set(fit["outside_steps_per_call_s"]) == set(steps)
         assert "in the pipeline" in printed
 
 
