@@ -54,6 +54,17 @@ def load_digits(image_size=32, test_fraction=0.25, seed=0):
     Returns:
         `((x_train, y_train), (x_test, y_test))`, images of shape
         `(n, image_size, image_size, 1)` float32 in [0, 1] and int labels.
+
+    Example:
+
+    ```python
+    from keras_stability.data import load_digits
+
+    (x_train, y_train), (x_test, y_test) = load_digits(image_size=8, seed=0)
+    assert x_train.shape[1:] == (8, 8, 1) and len(x_train) + len(x_test) == 1797
+    assert 0 <= x_train.min() and x_train.max() <= 1
+    assert set(y_test) == set(range(10))
+    ```
     """
     _check_int("image_size", image_size, 8)
     if not (_is_number(test_fraction) and 0 < test_fraction < 1):
@@ -104,6 +115,25 @@ def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
     Returns:
         `(x, y, class_names)`: float32 images `(n, h, w, c)` in [0, 1], int
         labels and the class names in label order.
+
+    Example:
+
+    ```python
+    import os
+    import tempfile
+    import numpy as np
+    from PIL import Image
+    from keras_stability.data import load_image_folder
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name, value in [("cat", 0), ("dog", 255)]:
+            os.makedirs(os.path.join(folder, name))
+            pixels = np.full((8, 8, 3), value, "uint8")
+            Image.fromarray(pixels).save(os.path.join(folder, name, "a.png"))
+        x, y, class_names = load_image_folder(folder, image_size=(4, 4))
+    assert x.shape == (2, 4, 4, 3) and class_names == ["cat", "dog"]
+    assert list(y) == [0, 1] and x[1].min() == 1.0
+    ```
     """
     if not os.path.isdir(directory):
         raise ValueError(
@@ -153,6 +183,18 @@ def iterate_batches(data, y=None, batch_size=128):
     Returns:
         An iterator of `(x, y)` with `y` None when there are no labels. The
         arguments are checked when it is created, before the first batch.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.data import iterate_batches
+
+    x = np.zeros((5, 4, 4, 1), "float32")
+    batches = list(iterate_batches(x, np.arange(5), batch_size=2))
+    assert [len(images) for images, _ in batches] == [2, 2, 1]
+    assert list(batches[2][1]) == [4]
+    ```
     """
     _check_int("batch_size", batch_size, 1)
     if isinstance(data, np.ndarray) or ops.is_tensor(data):
@@ -189,7 +231,30 @@ def _dataset_batches(data):
 
 
 def split_perturbed_copy(x):
-    """`(clean, perturbed)` of a batch from `with_perturbed_copy`, else `(x, None)`."""
+    """`(clean, perturbed)` of a batch from `with_perturbed_copy`, else `(x, None)`.
+
+    Args:
+        x: a batch's inputs, possibly the dict
+            `{CLEAN_KEY: x, PERTURBED_KEY: x'}`.
+
+    Returns:
+        `(x, x')` for that dict, `(x, None)` for anything else.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.data import CLEAN_KEY
+    from keras_stability.data import PERTURBED_KEY
+    from keras_stability.data import split_perturbed_copy
+
+    x = np.zeros((2, 4, 4, 1), "float32")
+    clean, perturbed = split_perturbed_copy({CLEAN_KEY: x, PERTURBED_KEY: x + 1})
+    assert clean is x and np.all(perturbed == 1)
+    same, none = split_perturbed_copy(x)
+    assert same is x and none is None
+    ```
+    """
     if isinstance(x, dict) and set(x) == {CLEAN_KEY, PERTURBED_KEY}:
         return x[CLEAN_KEY], x[PERTURBED_KEY]
     return x, None
@@ -219,6 +284,25 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
 
     Returns:
         The mapped, prefetched dataset.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import tensorflow as tf
+    from keras_stability.data import CLEAN_KEY
+    from keras_stability.data import PERTURBED_KEY
+    from keras_stability.data import with_perturbed_copy
+    from keras_stability.perturbations import GaussianNoise
+
+    images = np.full((8, 4, 4, 1), 0.5, "float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(8))).batch(4)
+    paired = with_perturbed_copy(dataset, GaussianNoise(0.1), seed=0)
+    x, y = next(iter(paired))
+    assert np.all(x[CLEAN_KEY].numpy() == 0.5) and y.shape == (4,)
+    assert x[PERTURBED_KEY].shape == (4, 4, 4, 1)
+    assert np.any(x[PERTURBED_KEY].numpy() != 0.5)
+    ```
     """
     from keras_stability._backend import require_tensorflow
     from keras_stability._seeds import StepSeed

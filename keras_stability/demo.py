@@ -27,7 +27,16 @@ MODEL_KINDS = ("baseline", "augmentation", "stability")
 
 
 def build_cnn(input_shape, num_classes):
-    """The demo's small CNN (two conv blocks, a dense layer, softmax)."""
+    """The demo's small CNN (two conv blocks, a dense layer, softmax).
+
+    Args:
+        input_shape: the shape of one image, `(height, width, channels)`.
+        num_classes: the number of classes of the softmax output.
+
+    Returns:
+        `(inputs, outputs)`, the symbolic input and output of the network,
+        for `keras.Model(inputs, outputs)` or `StabilityModel(...)`.
+    """
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.MaxPooling2D()(x)
@@ -57,9 +66,10 @@ def train_model(
         kind: `"baseline"`, `"augmentation"` or `"stability"`.
         x_train: images `(n, h, w, c)` in [0, 1].
         y_train: integer labels.
-        epochs: training epochs.
-        seed: seeds initialization, shuffling and perturbations.
-        batch_size: Defaults to 64.
+        epochs: training epochs. Required (no default).
+        seed: seeds initialization, shuffling and perturbations. Required
+            (no default).
+        batch_size: the training batch size. Defaults to 64.
         perturbation: training perturbation (a Keras layer that perturbs
             only in training) for `augmentation` and `stability`. Defaults
             to the library default.

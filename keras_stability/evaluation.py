@@ -57,6 +57,17 @@ def default_distortions(value_range=(0, 1)):
 
     Returns:
         A dict from name to a `keras_stability.perturbations.Perturbation`.
+
+    Example:
+
+    ```python
+    from keras_stability.evaluation import default_distortions
+    from keras_stability.perturbations import ThumbnailResize
+
+    suite = default_distortions(value_range=(0, 255))
+    assert len(suite) == 14 and "jpeg@10" in suite and "noise@0.08" in suite
+    assert isinstance(suite["thumbnail@0.5"], ThumbnailResize)
+    ```
     """
     # libjpeg on TensorFlow; elsewhere the tensor-op method, which gives the
     # same pixels (tests/test_jpeg.py).
@@ -167,7 +178,7 @@ def robustness_report(
             between 1 and the model's number of classes. Defaults to
             `None`: `(1, 5)`, without 5 when the model has fewer than 5
             classes.
-        seed: seed of the random distortions. Defaults to 0.
+        seed: seed of the random distortions, an int >= 0. Defaults to 0.
         from_logits: whether outputs are logits; `None` detects it (rows of
             non-negative values summing to 1 are probabilities). Defaults
             to `None`.
@@ -179,7 +190,37 @@ def robustness_report(
 
     Returns:
         A dict of floats with keys `condition/metric`, plus `num_images`.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_stability.evaluation import robustness_report
+    from keras_stability.perturbations import GaussianNoise
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Flatten()(inputs)
+    )
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(0).random((16, 8, 8, 1), "float32")
+    y = np.arange(16) % 3
+    report = robustness_report(
+        model, x, y, distortions={"noise@0.1": GaussianNoise(0.1)}, verbose=0
+    )
+    assert sorted(report) == [
+        "clean/top1",
+        "noise@0.1/flip_rate",
+        "noise@0.1/kl",
+        "noise@0.1/top1",
+        "num_images",
+    ]
+    assert report["num_images"] == 16 and 0 <= report["noise@0.1/flip_rate"] <= 1
+    ```
     """
+    _check_int("seed", seed, 0)
     ks = _validate_top_k(top_k)
     if distortions is None:
         distortions = default_distortions(value_range)
@@ -403,6 +444,20 @@ def format_report(reports, metrics=("top1", "flip_rate", "kl")):
 
     Returns:
         The table as a string.
+
+    Example:
+
+    ```python
+    from keras_stability.evaluation import format_report
+
+    report = {"num_images": 4, "clean/top1": 0.75, "jpeg@10/top1": 0.5,
+              "jpeg@10/flip_rate": 0.25}
+    table = format_report(report, metrics=("top1", "flip_rate"))
+    assert table.splitlines()[0].split() == [
+        "condition", "top1:model", "flip_rate:model"
+    ]
+    assert table.splitlines()[3].split() == ["jpeg@10", "0.5000", "0.2500"]
+    ```
     """
     if "num_images" in reports:
         reports = {"model": reports}
@@ -439,6 +494,27 @@ def write_csv(reports, path, spreads=None):
         path: the CSV file.
         spreads: optional dict model name -> report of standard deviations.
             Defaults to `None`.
+
+    Example:
+
+    ```python
+    import csv
+    import os
+    import tempfile
+    from keras_stability.evaluation import write_csv
+
+    report = {"num_images": 4, "clean/top1": 0.75, "jpeg@10/flip_rate": 0.25}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "report.csv")
+        write_csv({"baseline": report}, path)
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    assert rows == [
+        ["model", "condition", "metric", "value"],
+        ["baseline", "clean", "top1", "0.75"],
+        ["baseline", "jpeg@10", "flip_rate", "0.25"],
+    ]
+    ```
     """
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -468,6 +544,21 @@ def write_report(report, output_dir, plot=True):
 
     Returns:
         A dict of the written paths.
+
+    Example:
+
+    ```python
+    import json
+    import tempfile
+    from keras_stability.evaluation import write_report
+
+    report = {"num_images": 4, "clean/top1": 0.75, "jpeg@10/flip_rate": 0.25}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_report(report, folder, plot=False)
+        with open(paths["json"]) as f:
+            assert json.load(f) == report
+    assert sorted(paths) == ["csv", "json"]
+    ```
     """
     os.makedirs(output_dir, exist_ok=True)
     paths = {
@@ -581,6 +672,18 @@ def negative_partners(count, negatives_per_image, seed=0):
     Returns:
         An int array `(count, negatives_per_image)`; row `i` holds distinct
         indices, none equal to `i`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.evaluation import negative_partners
+
+    partners = negative_partners(5, 2, seed=0)
+    assert partners.shape == (5, 2)
+    assert not np.any(partners == np.arange(5)[:, None])
+    assert all(row[0] != row[1] for row in partners)
+    ```
     """
     _check_int("count", count, 2)
     _validate_negatives(negatives_per_image, count)
@@ -629,6 +732,22 @@ def precision_recall_curve(distances, is_positive):
     Returns:
         `(precision, recall, thresholds, average_precision)`: three NumPy
         arrays of one length and a float.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_stability.evaluation import precision_recall_curve
+
+    distances = np.array([0.1, 0.2, 0.3, 0.4])
+    is_positive = np.array([True, False, True, False])
+    precision, recall, thresholds, average_precision = precision_recall_curve(
+        distances, is_positive
+    )
+    assert np.allclose(precision, [1, 1 / 2, 2 / 3, 1 / 2])
+    assert np.allclose(recall, [0.5, 0.5, 1, 1])
+    assert np.isclose(average_precision, 0.5 * 1 + 0.5 * 2 / 3)
+    ```
     """
     distances = np.asarray(distances, "float64").reshape(-1)
     is_positive = np.asarray(is_positive, bool).reshape(-1)
@@ -787,6 +906,23 @@ def feature_distances(
 
     Returns:
         A float64 NumPy array `(num_images,)`.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_stability.evaluation import feature_distances
+    from keras_stability.perturbations import GaussianNoise
+
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.UnitNormalization()(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    images = np.random.default_rng(0).random((32, 8, 8, 3), "float32")
+    distances = feature_distances(model, images, GaussianNoise(0.02), seed=0)
+    assert distances.shape == (32,) and np.all(distances > 0)
+    assert np.all(feature_distances(model, images, lambda x: x) == 0)
+    ```
     """
     _image_count(images)
     clean, distorted = _clean_and_distorted_embeddings(

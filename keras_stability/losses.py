@@ -464,6 +464,17 @@ def get(identifier, from_logits=False):
 
     Returns:
         A `keras.losses.Loss`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras import ops
+    >>> from keras_stability import losses
+    >>> type(losses.get("jsd")).__name__
+    'JensenShannonDivergence'
+    >>> loss = losses.get(lambda a, b: ops.max(ops.abs(a - b), axis=-1))
+    >>> float(loss(np.array([[0.0, 1.0]]), np.array([[3.0, 5.0]])))
+    4.0
     """
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:

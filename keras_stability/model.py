@@ -36,6 +36,16 @@ def default_perturbation():
     pixels in each direction, resized back. The sweep that chose it is in
     `examples/sweep.py`; the paper's own training perturbation is
     `GaussianNoise(stddev=0.04)`.
+
+    Returns:
+        A new `RandomCropOffset` layer.
+
+    Example:
+
+    >>> from keras_stability.model import default_perturbation
+    >>> layer = default_perturbation()
+    >>> type(layer).__name__, layer.max_offset
+    ('RandomCropOffset', 4)
     """
     return RandomCropOffset(max_offset=4)
 
@@ -320,6 +330,21 @@ class StabilityModel(keras.Model):
 
         Returns:
             A `StabilityModel` whose weights are `model`'s weights.
+
+        Example:
+
+        >>> import keras
+        >>> from keras_stability import StabilityModel
+        >>> base = keras.Sequential([
+        ...     keras.Input((8, 8, 1)),
+        ...     keras.layers.Flatten(),
+        ...     keras.layers.Dense(3, activation="softmax")])
+        >>> model = StabilityModel.from_model(base, alpha=0.5, seed=0)
+        >>> pairs = zip(model.trainable_weights, base.trainable_weights)
+        >>> all(a is b for a, b in pairs)
+        True
+        >>> model.alpha
+        0.5
         """
         if not isinstance(model, keras.Model):
             raise ValueError(

@@ -57,6 +57,21 @@ def plot_robustness(reports, path, spreads=None):
 
     Returns:
         `path`.
+
+    Example:
+
+    ```python
+    import os
+    import tempfile
+    from keras_stability.plotting import plot_robustness
+
+    report = {"num_images": 4, "clean/top1": 0.75,
+              "jpeg@10/top1": 0.5, "jpeg@10/flip_rate": 0.25,
+              "jpeg@50/top1": 0.75, "jpeg@50/flip_rate": 0.0}
+    with tempfile.TemporaryDirectory() as folder:
+        path = plot_robustness({"model": report}, os.path.join(folder, "r.png"))
+        assert os.path.getsize(path) > 0
+    ```
     """
     plt = _pyplot()
     tables = {name: severity_table(report) for name, report in reports.items()}
@@ -139,6 +154,26 @@ def plot_precision_recall(curves, path, title=None):
 
     Returns:
         `path`.
+
+    Example:
+
+    ```python
+    import os
+    import tempfile
+    import numpy as np
+    from keras_stability.evaluation import precision_recall_curve
+    from keras_stability.plotting import plot_precision_recall
+
+    distances = np.array([0.1, 0.2, 0.3, 0.4])
+    is_positive = np.array([True, False, True, False])
+    precision, recall, _, pr_auc = precision_recall_curve(distances, is_positive)
+    result = {"precision": precision, "recall": recall, "pr_auc": pr_auc,
+              "positive_share": 0.5}
+    with tempfile.TemporaryDirectory() as folder:
+        path = plot_precision_recall({"model": result},
+                                     os.path.join(folder, "pr.png"))
+        assert os.path.getsize(path) > 0
+    ```
     """
     _check_curves(curves, "curves")
     plt = _pyplot()
@@ -200,6 +235,21 @@ def plot_distance_cdf(distances, path, title=None):
 
     Returns:
         `path`.
+
+    Example:
+
+    ```python
+    import os
+    import tempfile
+    import numpy as np
+    from keras_stability.plotting import plot_distance_cdf
+
+    rng = np.random.default_rng(0)
+    distances = {"baseline": rng.random(50), "stability": 0.5 * rng.random(50)}
+    with tempfile.TemporaryDirectory() as folder:
+        path = plot_distance_cdf(distances, os.path.join(folder, "cdf.png"))
+        assert os.path.getsize(path) > 0
+    ```
     """
     _check_curves(distances, "distances")
     values = {}

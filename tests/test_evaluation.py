@@ -2,6 +2,7 @@
 
 import json
 import re
+import textwrap
 
 import keras
 import numpy as np
@@ -223,6 +224,22 @@ def test_batch_size_is_checked_before_any_work(pixels, batch_size):
     assert model.calls == 0
 
 
+@pytest.mark.parametrize("seed", [-1, True, 2.5, None, "0"])
+def test_seed_is_checked_before_any_work(pixels, seed):
+    x, y = pixels
+    model = _CountingModel(_pixel_classifier())
+    with pytest.raises(
+        ValueError,
+        match=r"`seed` must be an int >= 0. Received: seed="
+        + re.escape(repr(seed))
+        + "$",
+    ):
+        evaluation.robustness_report(
+            model, x, y, distortions={"r@1": reverse}, seed=seed, verbose=0
+        )
+    assert model.calls == 0
+
+
 @pytest.mark.parametrize("top_k", [True, (1, False), (), "1", 1.0, (0,)])
 def test_top_k_must_be_ints(pixels, top_k):
     x, y = pixels
@@ -366,3 +383,25 @@ def test_mean_strongest_flip_rate_needs_a_severity():
             r"numeric severity\.$",
         ):
             evaluation.mean_strongest_flip_rate(report)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "default_distortions",
+        "feature_distances",
+        "format_report",
+        "near_duplicate_pr",
+        "negative_partners",
+        "precision_recall_curve",
+        "robustness_report",
+        "write_csv",
+        "write_report",
+    ],
+)
+def test_docstring_example_runs(name):
+    examples = re.findall(
+        r"```python\n(.*?)```", getattr(evaluation, name).__doc__, re.S
+    )
+    assert len(examples) == 1
+    exec(textwrap.dedent(examples[0]), {})
