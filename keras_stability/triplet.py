@@ -142,6 +142,7 @@ def pairwise_distance(embeddings, distance="L2"):
 
     ```python
     import numpy as np
+    from keras_stability.triplet import pairwise_distance
     embeddings = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
     distances = pairwise_distance(embeddings, distance="angular")  # (4, 4)
     ```
@@ -249,6 +250,7 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
 
     ```python
     import numpy as np
+    from keras_stability.losses import triplet_hinge_loss
     rng = np.random.default_rng(0)
     anchor, positive, negative = rng.normal(size=(3, 8, 4)).astype("float32")
     per_triplet = triplet_hinge_loss(anchor, positive, negative, margin=0.2)
@@ -336,6 +338,7 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
 
     ```python
     import numpy as np
+    from keras_stability.losses import triplet_semihard_loss
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(8, 4)).astype("float32")
     labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
@@ -437,6 +440,7 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
 
     ```python
     import numpy as np
+    from keras_stability.losses import triplet_hard_loss
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(8, 4)).astype("float32")
     labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
@@ -550,6 +554,7 @@ class TripletHingeLoss(keras.losses.Loss):
 
     ```python
     import numpy as np
+    from keras_stability.losses import TripletHingeLoss
     rng = np.random.default_rng(0)
     triplets = rng.normal(size=(8, 3, 4)).astype("float32")
     loss = TripletHingeLoss(margin=0.2)(np.zeros(8), triplets)
@@ -628,6 +633,7 @@ class TripletSemiHardLoss(_BatchLoss):
     ```python
     import keras
     import numpy as np
+    from keras_stability.losses import TripletSemiHardLoss
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(8, 4)).astype("float32")
     labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
@@ -707,6 +713,7 @@ class TripletHardLoss(_BatchLoss):
 
     ```python
     import numpy as np
+    from keras_stability.losses import TripletHardLoss
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(8, 4)).astype("float32")
     labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])

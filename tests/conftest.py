@@ -1,6 +1,10 @@
-"""Shared fixtures: quiet TensorFlow, fixed seeds."""
+"""Shared fixtures: quiet TensorFlow, fixed seeds, docstring examples."""
 
+import doctest
 import os
+import re
+import sys
+import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -19,6 +23,39 @@ def _fixed_seeds():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def run_example():
+    """Runs the `Example:` of an object's docstring and fails if it fails.
+
+    The example is either one ```python block, run as a script, or `>>>`
+    lines, run by `doctest` in the namespace of the object's module against
+    the outputs written under them.
+    """
+
+    def run(obj):
+        doc = obj.__doc__ or ""
+        name = getattr(obj, "__qualname__", repr(obj))
+        assert "Example:" in doc, f"{name} has no Example section"
+        blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+        if blocks:
+            assert len(blocks) == 1, f"{name} has {len(blocks)} python blocks"
+            exec(textwrap.dedent(blocks[0]), {})
+            return
+        # As `doctest.testmod` does: the names of the defining module.
+        module = sys.modules[getattr(obj, "__module__", "builtins")]
+        globs = dict(vars(module))
+        test = doctest.DocTestParser().get_doctest(doc, globs, name, None, 0)
+        assert test.examples, f"{name} has neither a python block nor >>> lines"
+        report = []
+        runner = doctest.DocTestRunner(
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+        )
+        result = runner.run(test, out=report.append)
+        assert result.failed == 0, "".join(report)
+
+    return run
 
 
 def pytest_collection_modifyitems(config, items):

@@ -247,3 +247,17 @@ def test_iterate_batches_dataset_takes_no_labels(small_dataset):
         data.iterate_batches(small_dataset, y=np.zeros(24))
     with pytest.raises(ValueError, match=r"Received: batch_size=0$"):
         data.iterate_batches(small_dataset, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "load_digits",
+        pytest.param("load_image_folder", marks=pytest.mark.tensorflow),
+        "iterate_batches",
+        "split_perturbed_copy",
+        pytest.param("with_perturbed_copy", marks=pytest.mark.tensorflow),
+    ],
+)
+def test_docstring_example_runs(name, run_example):
+    run_example(getattr(data, name))

@@ -2,7 +2,6 @@
 
 import json
 import re
-import textwrap
 
 import keras
 import numpy as np
@@ -399,9 +398,5 @@ def test_mean_strongest_flip_rate_needs_a_severity():
         "write_report",
     ],
 )
-def test_docstring_example_runs(name):
-    examples = re.findall(
-        r"```python\n(.*?)```", getattr(evaluation, name).__doc__, re.S
-    )
-    assert len(examples) == 1
-    exec(textwrap.dedent(examples[0]), {})
+def test_docstring_example_runs(name, run_example):
+    run_example(getattr(evaluation, name))

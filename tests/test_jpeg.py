@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -129,9 +128,8 @@ def test_libjpeg_compress_errors(rgb_odd):
         jpeg.libjpeg_compress(rgb_odd, 50)
 
 
-def test_libjpeg_compress_docstring_example_runs():
-    example = re.search(r"```python\n(.*?)```", jpeg.libjpeg_compress.__doc__, re.S)
-    exec(textwrap.dedent(example.group(1)), {})
+def test_libjpeg_compress_docstring_example_runs(run_example):
+    run_example(jpeg.libjpeg_compress)
 
 
 # ---------------------------------------------------------------------------
@@ -649,9 +647,8 @@ def test_tensor_qualities_are_not_checked():
 @pytest.mark.parametrize(
     "function", [jpeg.dct_compress, jpeg.quantization_tables], ids=lambda f: f.__name__
 )
-def test_dct_docstring_examples_run(function):
-    example = re.search(r"```python\n(.*?)```", function.__doc__, re.S)
-    exec(textwrap.dedent(example.group(1)), {})
+def test_dct_docstring_examples_run(function, run_example):
+    run_example(function)
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_stability import layers
 from keras_stability.layers import RankingTripletHinge
 
 
@@ -183,3 +184,8 @@ def test_validation():
         r"Received: 2 input\(s\)",
     ):
         layer([embeddings, embeddings])
+
+
+@pytest.mark.parametrize("name", layers.__all__)
+def test_docstring_example_runs(name, run_example):
+    run_example(getattr(layers, name))

@@ -348,3 +348,17 @@ def test_name_reduction_and_dtype_pass_through_and_round_trip(cls, logits):
     per_sample = restored(a, b)
     assert keras.backend.standardize_dtype(per_sample.dtype) == "float16"
     assert tuple(per_sample.shape) == (a.shape[0],)  # reduction="none"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        for name in losses.__all__
+        # The triplet losses it re-exports are run in tests/test_triplet.py.
+        if getattr(losses, name).__module__ == losses.__name__
+        and "Example:" in getattr(losses, name).__doc__
+    ],
+)
+def test_docstring_example_runs(name, run_example):
+    run_example(getattr(losses, name))

@@ -15,6 +15,7 @@ from keras import ops
 from keras_stability import StabilityModel
 from keras_stability import losses
 from keras_stability import perturbations
+from keras_stability.model import default_perturbation
 
 SHIFT = 0.5
 
@@ -507,6 +508,7 @@ tf.config.set_logical_device_configuration(
 )
 import keras
 from keras_stability import StabilityModel
+from keras_stability.model import default_perturbation
 
 def shift(x):
     return x * 0.9 + 0.1
@@ -801,3 +803,12 @@ def test_model_checkpoint_on_val_stability_loss(tmp_path, rng):
     result = best.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     # The saved model is the epoch with the lowest validation stability loss.
     assert result["stability_loss"] == pytest.approx(min(seen), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [StabilityModel, StabilityModel.from_model, default_perturbation],
+    ids=lambda obj: obj.__name__,
+)
+def test_docstring_example_runs(obj, run_example):
+    run_example(obj)

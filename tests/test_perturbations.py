@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -312,11 +311,9 @@ def test_all_lists_the_public_classes():
         for c in [Perturbation, *CLASSES]
     ],
 )
-def test_docstring_example_runs(cls):
-    examples = re.findall(r"```python\n(.*?)```", cls.__doc__, re.S)
-    assert len(examples) == 1
-    exec(textwrap.dedent(examples[0]), {})
-    assert "Args:" in cls.__doc__ and "Example:" in cls.__doc__
+def test_docstring_example_runs(cls, run_example):
+    run_example(cls)
+    assert "Args:" in cls.__doc__
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from keras import ops
 
 from keras_stability import _backend
+from keras_stability import triplet
 from keras_stability.triplet import TripletHardLoss
 from keras_stability.triplet import TripletHingeLoss
 from keras_stability.triplet import TripletSemiHardLoss
@@ -988,3 +989,8 @@ def test_soft_validation():
         TripletHardLoss(soft="yes")
     with pytest.raises(ValueError, match=message):
         triplet_hard_loss(np.zeros(2), np.zeros((2, 2)), soft="yes")
+
+
+@pytest.mark.parametrize("name", triplet.__all__)
+def test_docstring_example_runs(name, run_example):
+    run_example(getattr(triplet, name))
