@@ -11,9 +11,9 @@ every loss of the library is found in one module.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
+from keras_stability._checks import check_bool
 from keras_stability.triplet import TripletHardLoss
 from keras_stability.triplet import TripletHingeLoss
 from keras_stability.triplet import TripletSemiHardLoss
@@ -40,17 +40,6 @@ __all__ = [
     "triplet_hinge_loss",
     "triplet_semihard_loss",
 ]
-
-
-def _check_bool(value, name):
-    """`value` as a Python bool; anything but a bool (or NumPy bool) raises.
-
-    Shared with `keras_stability.model`, so that a flag such as `"no"` is
-    refused rather than coerced to `True` by `bool()`.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
-    return bool(value)
 
 
 def _log_distribution(outputs, from_logits):
@@ -221,7 +210,7 @@ class _StabilityLoss(keras.losses.Loss):
 
 class _ProbabilisticLoss(_StabilityLoss):
     def __init__(self, fn, from_logits, name, reduction, dtype, **kwargs):
-        self.from_logits = _check_bool(from_logits, "from_logits")
+        self.from_logits = check_bool(from_logits, "from_logits")
         super().__init__(fn, name=name, reduction=reduction, dtype=dtype, **kwargs)
 
     def call(self, y_true, y_pred):

@@ -11,10 +11,10 @@ from keras import ops
 from keras_stability import losses as stability_losses
 from keras_stability._backend import replica_id
 from keras_stability._backend import unscale_for_replicas
+from keras_stability._checks import check_bool
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability.data import split_perturbed_copy
-from keras_stability.losses import _check_bool
 from keras_stability.perturbations import Perturbation
 from keras_stability.perturbations import RandomCropOffset
 
@@ -202,8 +202,8 @@ class StabilityModel(keras.Model):
                     f"Received: seed={seed!r}"
                 )
             seed = int(seed)
-        from_logits = _check_bool(from_logits, "from_logits")
-        stop_gradient_clean = _check_bool(stop_gradient_clean, "stop_gradient_clean")
+        from_logits = check_bool(from_logits, "from_logits")
+        stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
         if stability_outputs is not None:
             if isinstance(stability_outputs, str):
                 stability_outputs = [stability_outputs]

@@ -18,6 +18,7 @@ from keras import ops
 
 from keras_stability import _backend
 from keras_stability import jpeg as jpeg_lib
+from keras_stability._checks import check_bool
 
 __all__ = [
     "Compose",
@@ -246,8 +247,7 @@ class GaussianNoise(Perturbation):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
         if not (_is_number(stddev) and math.isfinite(stddev) and stddev >= 0):
             raise ValueError(f"`stddev` must be >= 0. Received: stddev={stddev!r}")
-        if not isinstance(clip, bool):
-            raise ValueError(f"`clip` must be a bool. Received: clip={clip!r}")
+        clip = check_bool(clip, "clip")
         self.stddev = stddev
         self.clip = clip
 
@@ -405,11 +405,7 @@ class JpegCompression(Perturbation):
                 f"Received: method={method!r}"
             )
         self.method = method
-        if not isinstance(straight_through, bool):
-            raise ValueError(
-                "`straight_through` must be a bool. "
-                f"Received: straight_through={straight_through!r}"
-            )
+        straight_through = check_bool(straight_through, "straight_through")
         if straight_through and method != "dct":
             raise ValueError(
                 "`straight_through=True` needs method='dct' (libjpeg is not "
@@ -690,10 +686,7 @@ class ThumbnailResize(Perturbation):
                 f"`interpolation` must be one of {_RESIZE_INTERPOLATIONS}. "
                 f"Received: interpolation={interpolation!r}"
             )
-        if not isinstance(antialias, bool):
-            raise ValueError(
-                f"`antialias` must be a bool. Received: antialias={antialias!r}"
-            )
+        antialias = check_bool(antialias, "antialias")
         self.size = size
         self.scale = scale
         self.interpolation = interpolation

@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from keras_stability._backend import scale_for_replicas
+from keras_stability._checks import check_bool
 
 __all__ = [
     "TripletHardLoss",
@@ -452,7 +453,7 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
           Re-Identification](https://arxiv.org/abs/1703.07737)
     """
     _validate_margin(margin)
-    _validate_soft(soft)
+    soft = check_bool(soft, "soft")
     _validate_choice(
         "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
     )
@@ -470,11 +471,6 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     else:
         per_anchor = ops.maximum(gap + ops.cast(margin, dtype), 0.0)
     return ops.cast(ops.mean(per_anchor), output_dtype)
-
-
-def _validate_soft(soft):
-    if not isinstance(soft, bool):
-        raise ValueError(f"`soft` must be a bool. Received: soft={soft!r}")
 
 
 def _serialize_distance(distance_metric):
@@ -729,7 +725,7 @@ class TripletHardLoss(_BatchLoss):
         self, margin=1.0, soft=False, distance_metric="L2", name=None, **kwargs
     ):
         _validate_margin(margin)
-        _validate_soft(soft)
+        soft = check_bool(soft, "soft")
         distance_metric = _mining_distance(distance_metric)
         super().__init__(name=name, **kwargs)
         self.margin = margin
