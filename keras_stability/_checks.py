@@ -1,6 +1,24 @@
-"""Argument checks shared by the public classes and functions."""
+"""Argument checks shared by the public classes and functions.
+
+Each check raises a `ValueError` that names the argument and the value
+received, so every public entry point reports bad input the same way.
+"""
+
+import numbers
 
 import numpy as np
+
+
+def is_number(value):
+    """Whether `value` is a real number (NumPy scalars too), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_int(value):
+    """Whether `value` is an integer (NumPy integers too), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def check_bool(value, name):
@@ -12,3 +30,50 @@ def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
     return bool(value)
+
+
+def check_int(value, name, minimum=None, maximum=None, allow_none=False):
+    """`value` as a Python int within `[minimum, maximum]`, else raises.
+
+    Either bound may be `None` (unbounded). With `allow_none=True`, `None`
+    passes through unchanged. Floats, even integral ones such as `2.0`, and
+    bools are refused.
+    """
+    if value is None and allow_none:
+        return None
+    if (
+        is_int(value)
+        and (minimum is None or value >= minimum)
+        and (maximum is None or value <= maximum)
+    ):
+        return int(value)
+    if minimum is not None and maximum is not None:
+        expected = f"an int in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        expected = f"an int >= {minimum}"
+    elif maximum is not None:
+        expected = f"an int <= {maximum}"
+    else:
+        expected = "an int"
+    if allow_none:
+        expected = f"None or {expected}"
+    raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+
+
+# The largest float32: a coefficient above it overflows to inf in the float32
+# computations it enters (and inf * 0 is NaN).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_non_negative(value, name):
+    """`value` as a Python float in `[0, FLOAT32_MAX]`, else raises.
+
+    Refuses bools, strings, NaN, infinities and numbers too large for
+    float32, which would overflow to inf where they enter the loss.
+    """
+    if is_number(value) and 0 <= value <= FLOAT32_MAX:
+        return float(value)
+    raise ValueError(
+        f"`{name}` must be a number in [0, {FLOAT32_MAX!r}] (finite in float32). "
+        f"Received: {name}={value!r}"
+    )

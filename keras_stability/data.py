@@ -10,8 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_stability.perturbations import _is_int
-from keras_stability.perturbations import _is_number
+from keras_stability._checks import check_int
+from keras_stability._checks import is_int
+from keras_stability._checks import is_number
 
 __all__ = [
     "CLEAN_KEY",
@@ -27,14 +28,6 @@ __all__ = [
 # {CLEAN_KEY: x, PERTURBED_KEY: x'} in place of x.
 CLEAN_KEY = "keras_stability_clean"
 PERTURBED_KEY = "keras_stability_perturbed"
-
-
-def _check_int(name, value, minimum):
-    """Raises unless `value` is an int (not a bool) >= `minimum`."""
-    if not (_is_int(value) and value >= minimum):
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
-        )
 
 
 def load_digits(image_size=32, test_fraction=0.25, seed=0):
@@ -66,8 +59,8 @@ def load_digits(image_size=32, test_fraction=0.25, seed=0):
     assert set(y_test) == set(range(10))
     ```
     """
-    _check_int("image_size", image_size, 8)
-    if not (_is_number(test_fraction) and 0 < test_fraction < 1):
+    check_int(image_size, "image_size", 8)
+    if not (is_number(test_fraction) and 0 < test_fraction < 1):
         raise ValueError(
             "`test_fraction` must be in (0, 1). "
             f"Received: test_fraction={test_fraction!r}"
@@ -196,7 +189,7 @@ def iterate_batches(data, y=None, batch_size=128):
     assert list(batches[2][1]) == [4]
     ```
     """
-    _check_int("batch_size", batch_size, 1)
+    check_int(batch_size, "batch_size", 1)
     if isinstance(data, np.ndarray) or ops.is_tensor(data):
         x = np.asarray(data)
         if y is not None and len(y) != len(x):
@@ -278,7 +271,8 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
         dataset: a batched `tf.data.Dataset`.
         perturbation: a `keras_stability.perturbations.Perturbation`, any
             Keras layer (called with `training=True`) or a callable.
-        seed: int seed of the copies. Defaults to 0.
+        seed: seed of the copies, an int in `[0, 2**31 - 1]` (the range
+            of `StabilityModel`'s seed). Defaults to 0.
         num_parallel_calls: for `Dataset.map`: `None` or `tf.data.AUTOTUNE`
             (tf.data picks), or an int >= 1. Defaults to `None`.
 
@@ -309,8 +303,8 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
     from keras_stability.perturbations import Perturbation
 
     tf = require_tensorflow("keras_stability.data.with_perturbed_copy")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"`seed` must be an int. Received: seed={seed!r}")
+    # The range of `StabilityModel`'s seed, so one seed serves both.
+    seed = check_int(seed, "seed", 0, 2**31 - 1)
     if not callable(perturbation):
         raise ValueError(
             "`perturbation` must be a layer or a callable. "
@@ -319,7 +313,7 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
     if num_parallel_calls is None:
         num_parallel_calls = tf.data.AUTOTUNE
     elif not (
-        _is_int(num_parallel_calls)
+        is_int(num_parallel_calls)
         and (num_parallel_calls == tf.data.AUTOTUNE or num_parallel_calls >= 1)
     ):
         raise ValueError(

@@ -19,6 +19,7 @@ import numpy as np
 from keras_stability import data
 from keras_stability import evaluation
 from keras_stability import model as model_module
+from keras_stability._checks import check_int
 from keras_stability.model import StabilityModel
 
 __all__ = ["MODEL_KINDS", "build_cnn", "run_demo", "summarize", "train_model"]
@@ -161,9 +162,9 @@ def run_demo(
     """
     epochs = epochs if epochs is not None else (4 if quick else 20)
     seeds = seeds if seeds is not None else (1 if quick else 3)
-    data._check_int("epochs", epochs, 1)
-    data._check_int("seeds", seeds, 1)
-    epochs, seeds = int(epochs), int(seeds)  # NumPy ints too, for the JSON
+    # As Python ints (NumPy ints too), for the JSON.
+    epochs = check_int(epochs, "epochs", 1)
+    seeds = check_int(seeds, "seeds", 1)
     started = time.time()
     if dataset is None:
         (x_train, y_train), (x_test, y_test) = data.load_digits()

@@ -19,10 +19,10 @@ from keras import ops
 
 from keras_stability import perturbations
 from keras_stability._backend import is_tensorflow
+from keras_stability._checks import check_int
+from keras_stability._checks import is_int
 from keras_stability._seeds import StepSeed
-from keras_stability.data import _check_int
 from keras_stability.data import iterate_batches
-from keras_stability.perturbations import _is_int
 
 __all__ = [
     "default_distortions",
@@ -220,7 +220,7 @@ def robustness_report(
     assert report["num_images"] == 16 and 0 <= report["noise@0.1/flip_rate"] <= 1
     ```
     """
-    _check_int("seed", seed, 0)
+    check_int(seed, "seed", 0)
     ks = _validate_top_k(top_k)
     if distortions is None:
         distortions = default_distortions(value_range)
@@ -269,11 +269,11 @@ def _validate_top_k(top_k):
     """`top_k` as a tuple of ints >= 1, or None for the default."""
     if top_k is None:
         return None
-    values = (top_k,) if _is_int(top_k) else top_k
+    values = (top_k,) if is_int(top_k) else top_k
     if (
         not isinstance(values, (list, tuple))
         or not values
-        or not all(_is_int(k) and k >= 1 for k in values)
+        or not all(is_int(k) and k >= 1 for k in values)
     ):
         raise ValueError(f"`top_k` must hold ints >= 1. Received: top_k={top_k!r}")
     return tuple(int(k) for k in values)
@@ -634,13 +634,8 @@ def _l2(a, b):
     return np.sqrt(np.sum(np.square(a - b), axis=-1))
 
 
-def _validate_seed(seed):
-    if not (_is_int(seed) and seed >= 0):
-        raise ValueError(f"`seed` must be an int >= 0. Received: seed={seed!r}")
-
-
 def _validate_negatives(negatives_per_image, count=None):
-    _check_int("negatives_per_image", negatives_per_image, 1)
+    check_int(negatives_per_image, "negatives_per_image", 1)
     if count is not None and negatives_per_image >= count:
         raise ValueError(
             "`negatives_per_image` must be smaller than the number of images "
@@ -685,9 +680,9 @@ def negative_partners(count, negatives_per_image, seed=0):
     assert all(row[0] != row[1] for row in partners)
     ```
     """
-    _check_int("count", count, 2)
+    check_int(count, "count", 2)
     _validate_negatives(negatives_per_image, count)
-    _validate_seed(seed)
+    check_int(seed, "seed", 0)
     rng = np.random.default_rng(seed)
     # Row i takes the offsets with the k smallest of n - 1 uniform keys: a
     # uniform k-subset of {1, ..., n - 1}, so never the image itself. Rows go
@@ -849,7 +844,7 @@ def near_duplicate_pr(
           Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
     """
     _validate_negatives(negatives_per_image, _image_count(images))
-    _validate_seed(seed)
+    check_int(seed, "seed", 0)
     distortion = _resolve_distortion(distortion, value_range)
     clean, distorted = _clean_and_distorted_embeddings(
         model, images, distortion, batch_size, seed

@@ -1,7 +1,6 @@
 """`StabilityModel`: a functional `keras.Model` trained with Stability Training."""
 
 import copy
-import numbers
 import random
 
 import keras
@@ -12,6 +11,8 @@ from keras_stability import losses as stability_losses
 from keras_stability._backend import replica_id
 from keras_stability._backend import unscale_for_replicas
 from keras_stability._checks import check_bool
+from keras_stability._checks import check_int
+from keras_stability._checks import check_non_negative
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability.data import split_perturbed_copy
@@ -175,15 +176,7 @@ class StabilityModel(keras.Model):
         **kwargs,
     ):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        if (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, numbers.Real)
-            or not alpha >= 0
-            or alpha == float("inf")
-        ):
-            raise ValueError(
-                f"`alpha` must be a finite number >= 0. Received: alpha={alpha!r}"
-            )
+        check_non_negative(alpha, "alpha")
         if perturbation is None:
             perturbation = default_perturbation()
         if not callable(perturbation):
@@ -191,17 +184,7 @@ class StabilityModel(keras.Model):
                 "`perturbation` must be a layer or a callable. "
                 f"Received: perturbation={perturbation!r}"
             )
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-                raise ValueError(
-                    f"`seed` must be an int or None. Received: seed={seed!r}"
-                )
-            if not 0 <= seed <= _MAX_SEED:
-                raise ValueError(
-                    f"`seed` must be in [0, {_MAX_SEED}] or None. "
-                    f"Received: seed={seed!r}"
-                )
-            seed = int(seed)
+        seed = check_int(seed, "seed", 0, _MAX_SEED, allow_none=True)
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
         if stability_outputs is not None:

@@ -10,7 +10,6 @@ compute dtype. Randomness comes from `keras.random` with the layer's own
 """
 
 import math
-import numbers
 
 import keras
 import numpy as np
@@ -19,6 +18,10 @@ from keras import ops
 from keras_stability import _backend
 from keras_stability import jpeg as jpeg_lib
 from keras_stability._checks import check_bool
+from keras_stability._checks import check_int
+from keras_stability._checks import check_non_negative
+from keras_stability._checks import is_int
+from keras_stability._checks import is_number
 
 __all__ = [
     "Compose",
@@ -31,19 +34,11 @@ __all__ = [
 ]
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _validate_value_range(value_range):
     if (
         isinstance(value_range, (list, tuple))
         and len(value_range) == 2
-        and all(_is_number(v) and math.isfinite(v) for v in value_range)
+        and all(is_number(v) and math.isfinite(v) for v in value_range)
         and value_range[0] < value_range[1]
     ):
         return tuple(value_range)
@@ -56,14 +51,6 @@ def _validate_value_range(value_range):
 # Every backend's `keras.random.SeedGenerator` takes these (JAX keeps seeds
 # as uint32, TensorFlow as int64), so a saved config loads on any backend.
 _MAX_SEED = 2**32 - 1
-
-
-def _validate_seed(seed):
-    if seed is None or (_is_int(seed) and 0 <= seed <= _MAX_SEED):
-        return None if seed is None else int(seed)
-    raise ValueError(
-        f"`seed` must be None or an int in [0, {_MAX_SEED}]. Received: seed={seed!r}"
-    )
 
 
 def _static_height_width(images, layer):
@@ -126,7 +113,7 @@ class Perturbation(keras.layers.Layer):
     def __init__(self, value_range=(0, 1), seed=None, **kwargs):
         super().__init__(**kwargs)
         self.value_range = _validate_value_range(value_range)
-        self.seed = _validate_seed(seed)
+        self.seed = check_int(seed, "seed", 0, _MAX_SEED, allow_none=True)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=True, seed=None):
@@ -245,8 +232,7 @@ class GaussianNoise(Perturbation):
         self, stddev=0.04, clip=False, value_range=(0, 1), seed=None, **kwargs
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        if not (_is_number(stddev) and math.isfinite(stddev) and stddev >= 0):
-            raise ValueError(f"`stddev` must be >= 0. Received: stddev={stddev!r}")
+        check_non_negative(stddev, "stddev")
         clip = check_bool(clip, "clip")
         self.stddev = stddev
         self.clip = clip
@@ -268,13 +254,13 @@ class GaussianNoise(Perturbation):
 
 
 def _validate_quality(quality):
-    if _is_int(quality):
+    if is_int(quality):
         jpeg_lib._check_quality(quality)
         return int(quality)
     if (
         isinstance(quality, (list, tuple))
         and len(quality) == 2
-        and all(_is_int(q) and 0 <= q <= 100 for q in quality)
+        and all(is_int(q) and 0 <= q <= 100 for q in quality)
     ):
         if quality[0] > quality[1]:
             raise ValueError(
@@ -547,10 +533,7 @@ class RandomCropOffset(Perturbation):
         **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        if not (_is_int(max_offset) and max_offset >= 0):
-            raise ValueError(
-                f"`max_offset` must be an int >= 0. Received: max_offset={max_offset!r}"
-            )
+        check_int(max_offset, "max_offset", 0)
         if interpolation not in _CROP_INTERPOLATIONS:
             raise ValueError(
                 f"`interpolation` must be one of {_CROP_INTERPOLATIONS}. "
@@ -591,12 +574,12 @@ _RESIZE_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos
 
 
 def _validate_size(size):
-    if _is_int(size) and size >= 1:
+    if is_int(size) and size >= 1:
         return int(size)
     if (
         isinstance(size, (list, tuple))
         and len(size) == 2
-        and all(_is_int(s) and s >= 1 for s in size)
+        and all(is_int(s) and s >= 1 for s in size)
     ):
         return (int(size[0]), int(size[1]))
     raise ValueError(
@@ -679,7 +662,7 @@ class ThumbnailResize(Perturbation):
             )
         if size is not None:
             size = _validate_size(size)
-        if scale is not None and not (_is_number(scale) and 0 < scale <= 1):
+        if scale is not None and not (is_number(scale) and 0 < scale <= 1):
             raise ValueError(f"`scale` must be in (0, 1]. Received: scale={scale!r}")
         if interpolation not in _RESIZE_INTERPOLATIONS:
             raise ValueError(
@@ -700,7 +683,7 @@ class ThumbnailResize(Perturbation):
                 dimension.
         """
         if self.size is not None:
-            size = (self.size, self.size) if _is_int(self.size) else self.size
+            size = (self.size, self.size) if is_int(self.size) else self.size
             if size[0] > height or size[1] > width:
                 raise ValueError(
                     "`size` must not be larger than the image in either "
@@ -933,7 +916,7 @@ class OneOf(_Combination):
                     "`weights` must have one entry per perturbation "
                     f"({len(self.perturbations)}). Received: weights={weights!r}"
                 )
-            if not all(_is_number(w) and math.isfinite(w) and w >= 0 for w in weights):
+            if not all(is_number(w) and math.isfinite(w) and w >= 0 for w in weights):
                 raise ValueError(
                     "`weights` must be non-negative numbers. "
                     f"Received: weights={weights!r}"

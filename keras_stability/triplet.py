@@ -14,14 +14,13 @@ can switch to these classes.
 Everything here is written with `keras.ops` and runs on every Keras backend.
 """
 
-import math
-import numbers
-
 import keras
 from keras import ops
 
 from keras_stability._backend import scale_for_replicas
 from keras_stability._checks import check_bool
+from keras_stability._checks import check_non_negative
+from keras_stability._checks import is_number
 
 __all__ = [
     "TripletHardLoss",
@@ -42,21 +41,11 @@ _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 
 def _validate_margin(margin):
-    if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
-        # A tensor margin (a schedule, say) is the caller's business.
-        if not hasattr(margin, "shape"):
-            raise ValueError(
-                f"`margin` must be a number >= 0. Received: margin={margin!r}"
-            )
-        return
-    # An infinite margin makes the hinge infinite, and inf * 0 in the masks
-    # of the mining losses NaN.
-    if not math.isfinite(margin):
-        raise ValueError(
-            f"`margin` must be a finite number >= 0. Received: margin={margin!r}"
-        )
-    if margin < 0:
-        raise ValueError(f"`margin` must be >= 0. Received: margin={margin!r}")
+    # A tensor margin (a schedule, say) is the caller's business. An infinite
+    # margin, or one that overflows float32, makes the hinge infinite, and
+    # inf * 0 in the masks of the mining losses NaN.
+    if not (hasattr(margin, "shape") and not is_number(margin)):
+        check_non_negative(margin, "margin")
 
 
 def _validate_choice(name, value, allowed, allow_callable=False):

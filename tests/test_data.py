@@ -1,5 +1,7 @@
 """Data: the demo's digits, image folders, and perturbed copies made in tf.data."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -189,8 +191,12 @@ def test_split_perturbed_copy_and_errors(small_dataset):
         2,
     )
     assert data.split_perturbed_copy({"image": 1})[1] is None
-    with pytest.raises(ValueError, match=r"`seed` must be an int. Received: seed='a'"):
-        data.with_perturbed_copy(small_dataset, lambda t: t, seed="a")
+    for seed in ("a", -1, 2**31, 1.0):
+        with pytest.raises(
+            ValueError,
+            match=rf"^`seed` must be an int in \[0, 2147483647\]\. Received: seed={re.escape(repr(seed))}$",
+        ):
+            data.with_perturbed_copy(small_dataset, lambda t: t, seed=seed)
     with pytest.raises(
         ValueError, match=r"`perturbation` must be a layer or a callable"
     ):

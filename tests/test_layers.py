@@ -168,7 +168,10 @@ def test_config_round_trip():
 
 
 def test_validation():
-    with pytest.raises(ValueError, match=r"`margin` must be >= 0. Received: margin=-1"):
+    with pytest.raises(
+        ValueError,
+        match=r"`margin` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: margin=-1$",
+    ):
         RankingTripletHinge(margin=-1)
     with pytest.raises(
         ValueError,

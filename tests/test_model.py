@@ -563,9 +563,14 @@ def test_mirrored_strategy_equals_one_device(tmp_path):
     [
         (
             {"alpha": -0.1},
-            r"`alpha` must be a finite number >= 0. Received: alpha=-0.1",
+            r"`alpha` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: alpha=-0.1$",
         ),
         ({"alpha": float("inf")}, r"Received: alpha=inf"),
+        # Finite in float64 but inf in the float32 loss it scales.
+        (
+            {"alpha": 1e39},
+            r"`alpha` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: alpha=1e\+39$",
+        ),
         ({"alpha": float("nan")}, r"Received: alpha=nan"),
         ({"alpha": "1"}, r"Received: alpha='1'"),
         (
@@ -577,15 +582,24 @@ def test_mirrored_strategy_equals_one_device(tmp_path):
             {"stability_outputs": ["nope"]},
             r"`stability_outputs` must name outputs .*Received: stability_outputs=\['nope'\]",
         ),
-        ({"seed": 1.5}, r"`seed` must be an int or None. Received: seed=1.5"),
-        ({"seed": True}, r"`seed` must be an int or None. Received: seed=True"),
+        (
+            {"seed": 1.5},
+            r"`seed` must be None or an int in \[0, 2147483647\]\. Received: seed=1.5$",
+        ),
+        (
+            {"seed": True},
+            r"`seed` must be None or an int in \[0, 2147483647\]\. Received: seed=True$",
+        ),
         (
             {"seed": -5},
-            r"`seed` must be in \[0, 2147483647\] or None. Received: seed=-5$",
+            r"`seed` must be None or an int in \[0, 2147483647\]\. Received: seed=-5$",
         ),
         ({"seed": 2**31}, r"Received: seed=2147483648$"),
         ({"seed": 2**33}, r"Received: seed=8589934592$"),
-        ({"seed": 2**70}, r"`seed` must be in \[0, 2147483647\] or None"),
+        (
+            {"seed": 2**70},
+            r"`seed` must be None or an int in \[0, 2147483647\]\. Received: seed=1180591620717411303424$",
+        ),
         (
             {"stability_outputs": 5},
             r"`stability_outputs` must be the name of an output or a list of "

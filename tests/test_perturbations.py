@@ -389,9 +389,22 @@ def test_gaussian_noise_seeds(images):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"stddev": -1}, "`stddev` must be >= 0. Received: stddev=-1"),
-        ({"stddev": "0.1"}, "`stddev` must be >= 0. Received: stddev='0.1'"),
-        ({"stddev": float("nan")}, "`stddev` must be >= 0. Received: stddev=nan"),
+        (
+            {"stddev": -1},
+            "`stddev` must be a number in [0, 3.4028234663852886e+38] (finite in float32). Received: stddev=-1",
+        ),
+        (
+            {"stddev": "0.1"},
+            "`stddev` must be a number in [0, 3.4028234663852886e+38] (finite in float32). Received: stddev='0.1'",
+        ),
+        (
+            {"stddev": float("nan")},
+            "`stddev` must be a number in [0, 3.4028234663852886e+38] (finite in float32). Received: stddev=nan",
+        ),
+        (
+            {"stddev": 1e39},
+            "`stddev` must be a number in [0, 3.4028234663852886e+38] (finite in float32). Received: stddev=1e+39",
+        ),
         ({"clip": 1}, "`clip` must be a bool. Received: clip=1"),
     ],
 )

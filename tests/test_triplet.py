@@ -900,7 +900,7 @@ def test_registered_names():
 
 
 def test_margin_validation():
-    message = r"`margin` must be >= 0. Received: margin=-1$"
+    message = r"`margin` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: margin=-1$"
     with pytest.raises(ValueError, match=message):
         TripletHingeLoss(margin=-1)
     with pytest.raises(ValueError, match=message):
@@ -912,20 +912,21 @@ def test_margin_validation():
     with pytest.raises(ValueError, match=message):
         triplet_semihard_loss(np.zeros(2), np.zeros((2, 2)), margin=-1)
     with pytest.raises(
-        ValueError, match=r"`margin` must be >= 0. Received: margin=-1$"
+        ValueError,
+        match=r"`margin` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: margin=-1$",
     ):
         triplet_hard_loss(np.zeros(2), np.zeros((2, 2)), margin=-1)
 
 
 @pytest.mark.parametrize(
     "margin",
-    [float("inf"), float("-inf"), float("nan"), np.float32("inf")],
-    ids=["inf", "-inf", "nan", "np.float32-inf"],
+    [float("inf"), float("-inf"), float("nan"), np.float32("inf"), 1e39],
+    ids=["inf", "-inf", "nan", "np.float32-inf", "inf-in-float32"],
 )
 def test_margin_must_be_finite(margin):
     # An infinite margin gave NaN in the semi-hard loss (inf * 0 in its mask).
     message = (
-        r"^`margin` must be a finite number >= 0\. Received: margin="
+        r"^`margin` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: margin="
         + re.escape(repr(margin))
         + "$"
     )
@@ -945,11 +946,12 @@ def test_margin_must_be_finite(margin):
 def test_infinite_margin_message():
     with pytest.raises(
         ValueError,
-        match=r"^`margin` must be a finite number >= 0\. Received: margin=inf$",
+        match=r"^`margin` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: margin=inf$",
     ):
         TripletHardLoss(margin=math.inf)
     with pytest.raises(
-        ValueError, match=r"`margin` must be a number >= 0. Received: margin='1'"
+        ValueError,
+        match=r"`margin` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: margin='1'$",
     ):
         TripletHardLoss(margin="1")
 

@@ -1,0 +1,113 @@
+"""The argument checks every public entry point shares."""
+
+import re
+
+import numpy as np
+import pytest
+
+from keras_stability._checks import FLOAT32_MAX
+from keras_stability._checks import check_bool
+from keras_stability._checks import check_int
+from keras_stability._checks import check_non_negative
+from keras_stability._checks import is_int
+from keras_stability._checks import is_number
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (3, True),
+        (np.int64(3), True),
+        (np.uint8(3), True),
+        (3.0, False),
+        (True, False),
+        (np.bool_(True), False),
+        ("3", False),
+        (None, False),
+    ],
+)
+def test_is_int(value, expected):
+    assert is_int(value) is expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (3, True),
+        (0.5, True),
+        (np.float32(0.5), True),
+        (float("nan"), True),
+        (True, False),
+        (np.bool_(False), False),
+        ("0.5", False),
+        (None, False),
+    ],
+)
+def test_is_number(value, expected):
+    assert is_number(value) is expected
+
+
+def test_check_int_returns_python_ints():
+    value = check_int(np.int64(7), "count", 1)
+    assert value == 7 and type(value) is int
+    assert check_int(None, "seed", 0, 9, allow_none=True) is None
+    assert check_int(0, "seed", 0, 9) == 0
+    assert check_int(9, "seed", 0, 9) == 9
+    assert check_int(-(2**70), "offset") == -(2**70)
+
+
+@pytest.mark.parametrize(
+    "kwargs, value, message",
+    [
+        ({"minimum": 1}, 0, "`n` must be an int >= 1. Received: n=0"),
+        ({"minimum": 1}, 2.0, "`n` must be an int >= 1. Received: n=2.0"),
+        ({"minimum": 1}, True, "`n` must be an int >= 1. Received: n=True"),
+        ({"minimum": 1}, None, "`n` must be an int >= 1. Received: n=None"),
+        (
+            {"minimum": 0, "maximum": 9},
+            10,
+            "`n` must be an int in [0, 9]. Received: n=10",
+        ),
+        ({"maximum": 9}, 10, "`n` must be an int <= 9. Received: n=10"),
+        ({}, "3", "`n` must be an int. Received: n='3'"),
+        (
+            {"minimum": 0, "maximum": 9, "allow_none": True},
+            -1,
+            "`n` must be None or an int in [0, 9]. Received: n=-1",
+        ),
+        (
+            {"minimum": 0, "allow_none": True},
+            0.5,
+            "`n` must be None or an int >= 0. Received: n=0.5",
+        ),
+    ],
+)
+def test_check_int_messages(kwargs, value, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        check_int(value, "n", **kwargs)
+
+
+def test_check_non_negative_bounds():
+    assert check_non_negative(0, "alpha") == 0.0
+    assert check_non_negative(np.float32(0.5), "alpha") == 0.5
+    # The bound is float32's largest finite value, inclusive.
+    assert check_non_negative(FLOAT32_MAX, "alpha") == FLOAT32_MAX
+    assert np.isfinite(np.float32(FLOAT32_MAX))
+    # The next float64 up still rounds to it (the check is conservative by
+    # half a float32 step); 1e39 overflows.
+    above = float(np.nextafter(FLOAT32_MAX, np.inf))
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.array(1e39).astype(np.float32))
+    for bad in (above, 1e39, -1e-30, float("nan"), float("inf"), True, "1", None):
+        message = (
+            "`alpha` must be a number in [0, 3.4028234663852886e+38] "
+            f"(finite in float32). Received: alpha={bad!r}"
+        )
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            check_non_negative(bad, "alpha")
+
+
+def test_check_bool():
+    assert check_bool(np.bool_(True), "clip") is True
+    with pytest.raises(ValueError, match=r"^`clip` must be a bool\. Received: clip=1$"):
+        check_bool(1, "clip")
