@@ -57,6 +57,18 @@ _DISTRIBUTION_LOSSES = (
     stability_losses.JensenShannonDivergence,
 )
 
+# Keras's own losses that read their inputs as probabilities: a logits head
+# given to them is as meaningless as to ours without `from_logits=True`.
+_KERAS_CROSSENTROPY = keras.losses.CategoricalCrossentropy
+
+
+def _reads_probabilities(loss):
+    """Whether `loss` reads outputs as probabilities (clipped or normalized)."""
+    if isinstance(loss, (*_DISTRIBUTION_LOSSES, _KERAS_CROSSENTROPY)):
+        return not loss.from_logits
+    return isinstance(loss, keras.losses.KLDivergence)
+
+
 # `evaluate` perturbs with the step slot set to this value, which training
 # never reaches, so validation stability is repeatable and independent of
 # how far training has gone.
@@ -246,11 +258,14 @@ class StabilityModel(keras.Model):
         They also need probabilities unless `from_logits=True`: an output
         made by a layer with a linear activation certainly holds logits,
         which would be clipped to `[epsilon, 1]` and give no stability
-        term. Outputs of other layers (a subclassed model, a custom layer)
-        are not judged.
+        term. The same holds for Keras's `KLDivergence` (which has no
+        `from_logits`) and `CategoricalCrossentropy(from_logits=False)`.
+        Outputs of other layers (a subclassed model, a custom layer) are not
+        judged.
         """
         loss = self._stability_loss_fn
-        if not isinstance(loss, _DISTRIBUTION_LOSSES):
+        reads_probabilities = _reads_probabilities(loss)
+        if not (isinstance(loss, _DISTRIBUTION_LOSSES) or reads_probabilities):
             return
         for aliases, output in zip(
             self._output_aliases(), keras.tree.flatten(self.outputs), strict=True
@@ -260,7 +275,9 @@ class StabilityModel(keras.Model):
                 alias in self.stability_outputs for alias in aliases
             ):
                 continue
-            if len(output.shape) < 2 or (output.shape[-1] or 2) < 2:
+            if isinstance(loss, _DISTRIBUTION_LOSSES) and (
+                len(output.shape) < 2 or (output.shape[-1] or 2) < 2
+            ):
                 raise ValueError(
                     f"stability_loss={self.stability_loss!r} compares class "
                     "distributions over the last axis, but output "
@@ -269,12 +286,16 @@ class StabilityModel(keras.Model):
                     "leave them out with `stability_outputs`."
                 )
             layer = _linear_layer(output)
-            if layer is not None and not loss.from_logits:
-                where = (
-                    "Pass `from_logits=True`"
-                    if isinstance(self.stability_loss, str)
-                    else "Build the loss with `from_logits=True`"
-                )
+            if layer is not None and reads_probabilities:
+                if isinstance(self.stability_loss, str):
+                    where = "Pass `from_logits=True`"
+                elif isinstance(loss, _DISTRIBUTION_LOSSES + (_KERAS_CROSSENTROPY,)):
+                    where = "Build the loss with `from_logits=True`"
+                else:
+                    where = (
+                        "Use stability_loss='kl' with `from_logits=True` "
+                        "(keras.losses.KLDivergence takes no `from_logits`)"
+                    )
                 raise ValueError(
                     f"Output '{name}' comes from layer '{layer.name}', whose "
                     "activation is linear: it holds logits, but "

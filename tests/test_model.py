@@ -703,6 +703,42 @@ def test_linear_output_read_as_probabilities_is_refused(stability_loss):
         StabilityModel(inputs, linear, stability_loss=stability_loss)
 
 
+@pytest.mark.parametrize(
+    "make_loss, advice",
+    [
+        (
+            keras.losses.KLDivergence,
+            r"Use stability_loss='kl' with `from_logits=True` "
+            r"\(keras.losses.KLDivergence takes no `from_logits`\)",
+        ),
+        (
+            keras.losses.CategoricalCrossentropy,
+            r"Build the loss with `from_logits=True`",
+        ),
+    ],
+    ids=["KLDivergence", "CategoricalCrossentropy"],
+)
+def test_keras_probability_losses_on_a_linear_output_are_refused(make_loss, advice):
+    # What the refusal prevents: Keras clips both sides to [epsilon, 1], so
+    # two different rows of negative logits are "identical" distributions.
+    clean = np.array([[-1.0, -2.0, -3.0]], "float32")
+    perturbed = np.array([[-3.0, -1.0, -0.5]], "float32")
+    assert float(keras.losses.KLDivergence()(clean, perturbed)) == 0.0
+    with pytest.raises(
+        ValueError,
+        match=r"^Output 'head' comes from layer 'head', whose activation is linear"
+        r".*" + advice + r", or end the output in a softmax\. "
+        r"Received: from_logits=False$",
+    ):
+        StabilityModel(*_dense_output(), stability_loss=make_loss())
+    # On a softmax head they are fine, and the crossentropy takes logits.
+    StabilityModel(*_dense_output("softmax"), stability_loss=make_loss())
+    StabilityModel(
+        *_dense_output(),
+        stability_loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+    )
+
+
 def test_outputs_not_known_to_be_logits_are_accepted():
     # A softmax head, as probabilities.
     assert StabilityModel(*_dense_output("softmax")).from_logits is False
