@@ -11,12 +11,21 @@ hands its perturbation a `StepSeed` built from it each step. Every
 import keras
 from keras import ops
 
-__all__ = ["StepSeed", "seed_dtype"]
+__all__ = ["MAX_SEED", "StepSeed", "seed_dtype"]
 
 # The dtype each backend's random ops take seeds in (TensorFlow keeps seed
 # variables in int64 for device placement and casts to int32 itself; JAX's raw
 # keys are uint32).
 _SEED_DTYPES = {"tensorflow": "int64", "jax": "uint32"}
+
+
+# The largest seed this library takes anywhere: the largest int32. PyTorch's
+# `keras.random.SeedGenerator` keeps its seed in int32 (JAX in uint32,
+# TensorFlow in int64), and so does the seed slot of `StabilityModel`'s
+# `perturbation_seed` there; larger or negative values overflow them. One
+# range everywhere also lets one seed serve a model, its perturbation and
+# `data.with_perturbed_copy`, and a saved config load on every backend.
+MAX_SEED = 2**31 - 1
 
 
 def seed_dtype():

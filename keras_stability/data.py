@@ -271,8 +271,8 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
         dataset: a batched `tf.data.Dataset`.
         perturbation: a `keras_stability.perturbations.Perturbation`, any
             Keras layer (called with `training=True`) or a callable.
-        seed: seed of the copies, an int in `[0, 2**31 - 1]` (the range
-            of `StabilityModel`'s seed). Defaults to 0.
+        seed: seed of the copies, an int in `[0, 2**31 - 1]` (the range of
+            every seed in this library). Defaults to 0.
         num_parallel_calls: for `Dataset.map`: `None` or `tf.data.AUTOTUNE`
             (tf.data picks), or an int >= 1. Defaults to `None`.
 
@@ -299,12 +299,12 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
     ```
     """
     from keras_stability._backend import require_tensorflow
+    from keras_stability._seeds import MAX_SEED
     from keras_stability._seeds import StepSeed
     from keras_stability.perturbations import Perturbation
 
     tf = require_tensorflow("keras_stability.data.with_perturbed_copy")
-    # The range of `StabilityModel`'s seed, so one seed serves both.
-    seed = check_int(seed, "seed", 0, 2**31 - 1)
+    seed = check_int(seed, "seed", 0, MAX_SEED)
     if not callable(perturbation):
         raise ValueError(
             "`perturbation` must be a layer or a callable. "

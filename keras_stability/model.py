@@ -13,6 +13,7 @@ from keras_stability._backend import unscale_for_replicas
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
+from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability.data import split_perturbed_copy
@@ -73,11 +74,6 @@ def _reads_probabilities(loss):
 # never reaches, so validation stability is repeatable and independent of
 # how far training has gone.
 _EVALUATION_STEP = 2**30 - 1
-
-# The largest seed: the largest int32, which the seed slot of
-# `perturbation_seed` holds on every backend (int64 on TensorFlow, uint32 on
-# JAX, int32 elsewhere); larger or negative values overflow it.
-_MAX_SEED = 2**31 - 1
 
 _STABILITY_ARGS = (
     "perturbation",
@@ -196,7 +192,7 @@ class StabilityModel(keras.Model):
                 "`perturbation` must be a layer or a callable. "
                 f"Received: perturbation={perturbation!r}"
             )
-        seed = check_int(seed, "seed", 0, _MAX_SEED, allow_none=True)
+        seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
         if stability_outputs is not None:

@@ -22,6 +22,7 @@ from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
 from keras_stability._checks import is_int
 from keras_stability._checks import is_number
+from keras_stability._seeds import MAX_SEED
 
 __all__ = [
     "Compose",
@@ -46,11 +47,6 @@ def _validate_value_range(value_range):
         "`value_range` must be a pair (low, high) with low < high. "
         f"Received: value_range={value_range!r}"
     )
-
-
-# Every backend's `keras.random.SeedGenerator` takes these (JAX keeps seeds
-# as uint32, TensorFlow as int64), so a saved config loads on any backend.
-_MAX_SEED = 2**32 - 1
 
 
 def _static_height_width(images, layer):
@@ -88,7 +84,7 @@ class Perturbation(keras.layers.Layer):
         value_range: pair `(low, high)` with `low < high`: the range the
             pixel values live in, e.g. `(0, 1)` or `(0, 255)`. Defaults to
             `(0, 1)`.
-        seed: int in `[0, 2**32 - 1]` (the range every backend's
+        seed: int in `[0, 2**31 - 1]` (the range every backend's
             `keras.random.SeedGenerator` takes) or `None`, the seed of the
             layer's own `keras.random.SeedGenerator`. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`, e.g. `name` or `dtype`.
@@ -113,7 +109,7 @@ class Perturbation(keras.layers.Layer):
     def __init__(self, value_range=(0, 1), seed=None, **kwargs):
         super().__init__(**kwargs)
         self.value_range = _validate_value_range(value_range)
-        self.seed = check_int(seed, "seed", 0, _MAX_SEED, allow_none=True)
+        self.seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=True, seed=None):
@@ -206,7 +202,7 @@ class GaussianNoise(Perturbation):
             `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
-        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+        seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
             generator. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
@@ -351,7 +347,7 @@ class JpegCompression(Perturbation):
             roundings pass gradients straight through. Defaults to `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
-        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+        seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
             generator (used only to draw qualities from a range). Defaults
             to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
@@ -502,7 +498,7 @@ class RandomCropOffset(Perturbation):
             resized back. Defaults to `"bilinear"`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
-        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+        seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
             generator. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
@@ -824,7 +820,7 @@ class Compose(_Combination):
     Args:
         perturbations: non-empty list of perturbations, Keras layers or
             callables, applied in order.
-        seed: int in `[0, 2**32 - 1]` or `None`; when set, one generator
+        seed: int in `[0, 2**31 - 1]` or `None`; when set, one generator
             seeded with it drives every element. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
@@ -888,7 +884,7 @@ class OneOf(_Combination):
             with a positive sum: the relative odds of each element. Stored as
             `choice_weights`, since `Layer.weights` lists a layer's
             variables. Defaults to `None` (uniform).
-        seed: int in `[0, 2**32 - 1]` or `None`, seed of the layer's own
+        seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
             generator. Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
