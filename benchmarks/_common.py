@@ -1,6 +1,7 @@
 """What the step benchmarks share: their models, perturbations and output."""
 
 import json
+import statistics
 
 PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg")
 
@@ -102,6 +103,26 @@ def time_fit(model, dataset, steps):
     total = time.perf_counter() - started
     inside = marks[-1] - marks[0]
     return inside / steps, total - inside
+
+
+def interleaved_rounds(timers, repeats):
+    """Each timer's figures, the timers interleaved round by round.
+
+    Every round times each configuration once, in turn, so a slow spell of
+    a shared machine weighs on all of them alike instead of on whichever
+    ran then; ratios are then taken within a round.
+    """
+    rounds = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            rounds[name].append(timer())
+    return rounds
+
+
+def round_ratio(rounds, name, reference):
+    """Median over rounds of `name`'s time over `reference`'s, and the rounds'."""
+    ratios = [a / b for a, b in zip(rounds[name], rounds[reference], strict=True)]
+    return statistics.median(ratios), ratios
 
 
 def write_json(results, path):

@@ -2,8 +2,9 @@
 
 A report on N images with D distortions runs the model on (D + 1) * N
 images and also builds the distorted copies. This script times the report
-and `model.predict` on (D + 1) * N images, in one run, and prints the ratio
-(goal: at most 1.2x).
+and `model.predict` on (D + 1) * N images, in one run, alternating round by
+round, and prints the median of the rounds' ratios and their range (goal: at
+most 1.2x).
 
     python benchmarks/eval_throughput.py --backend tensorflow --json out.json
 """
@@ -15,6 +16,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import interleaved_rounds  # noqa: E402
+from _common import round_ratio  # noqa: E402
 from _common import write_json  # noqa: E402
 
 
@@ -52,34 +55,60 @@ def main(argv=None):
     def predict():
         model.predict(x_predict, batch_size=args.batch, verbose=0)
 
-    timings = {}
-    for name, fn in (("predict", predict), ("report", report)):
-        fn()  # warm-up
-        runs = []
-        for _ in range(args.repeats):
+    # The same forward passes without `predict`'s tf.data pipeline, which
+    # `robustness_report` does not use either: on TensorFlow some `predict`
+    # calls end about 0.6 s late while tf.data's autotuner thread is torn
+    # down (the `fit` "stalls" of RESULTS.md), and this baseline has no such
+    # cost.
+    def predict_on_batch():
+        for start in range(0, n_predict, args.batch):
+            model.predict_on_batch(x_predict[start : start + args.batch])
+
+    def timed(fn):
+        def timer():
             started = time.perf_counter()
             fn()
-            runs.append(time.perf_counter() - started)
-        timings[name] = statistics.median(runs)
-    ratio = timings["report"] / timings["predict"]
+            return time.perf_counter() - started
+
+        fn()  # warm-up: tracing and the first distortions' compilation
+        return timer
+
+    timers = {
+        "predict": timed(predict),
+        "predict_on_batch": timed(predict_on_batch),
+        "report": timed(report),
+    }
+    rounds = interleaved_rounds(timers, args.repeats)
+    timings = {name: statistics.median(runs) for name, runs in rounds.items()}
+    ratio, ratios = round_ratio(rounds, "report", "predict")
+    ratio_on_batch, ratios_on_batch = round_ratio(rounds, "report", "predict_on_batch")
     print(
         f"{len(distortions)} distortions x {args.images} images + clean = "
         f"{n_predict} forward passes"
     )
+    for name in ("predict", "predict_on_batch", "report"):
+        seconds = timings[name]
+        print(f"{name + ':':17s} {seconds:.2f} s ({n_predict / seconds:.0f} img/s)")
     print(
-        f"predict: {timings['predict']:.2f} s ({n_predict / timings['predict']:.0f} img/s)"
+        f"ratio report / predict: {ratio:.2f}x "
+        f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
     )
     print(
-        f"report:  {timings['report']:.2f} s ({n_predict / timings['report']:.0f} img/s)"
+        f"ratio report / predict_on_batch: {ratio_on_batch:.2f}x "
+        f"(rounds {min(ratios_on_batch):.2f}-{max(ratios_on_batch):.2f})"
     )
-    print(f"ratio report / predict: {ratio:.2f}x")
     result = {
         "backend": args.backend,
         "images": args.images,
         "distortions": len(distortions),
         "predict_s": timings["predict"],
+        "predict_on_batch_s": timings["predict_on_batch"],
         "report_s": timings["report"],
         "ratio": ratio,
+        "round_ratios": ratios,
+        "ratio_on_batch": ratio_on_batch,
+        "round_ratios_on_batch": ratios_on_batch,
+        "rounds_s": rounds,
     }
     return write_json(result, args.json)
 

@@ -30,9 +30,11 @@ from _common import PERTURBATIONS  # noqa: E402
 from _common import add_model_arguments  # noqa: E402
 from _common import compile_model  # noqa: E402
 from _common import default_batch  # noqa: E402
+from _common import interleaved_rounds  # noqa: E402
 from _common import network  # noqa: E402
 from _common import perturbation  # noqa: E402
 from _common import repeated_batches  # noqa: E402
+from _common import round_ratio  # noqa: E402
 from _common import time_fit  # noqa: E402
 from _common import write_json  # noqa: E402
 
@@ -91,26 +93,6 @@ def _timed_fit(model, dataset, steps):
     return lambda: time_fit(model, dataset, steps)
 
 
-def _rounds(timers, repeats):
-    """Each timer's figures, the timers interleaved round by round.
-
-    Every round times each configuration once, in turn, so a slow spell of
-    a shared machine weighs on all of them alike instead of on whichever
-    ran then; ratios are then taken within a round.
-    """
-    rounds = {name: [] for name in timers}
-    for _ in range(repeats):
-        for name, timer in timers.items():
-            rounds[name].append(timer())
-    return rounds
-
-
-def _ratio(rounds, name, reference):
-    """Median over rounds of `name`'s time over `reference`'s, and the rounds'."""
-    ratios = [a / b for a, b in zip(rounds[name], rounds[reference], strict=True)]
-    return statistics.median(ratios), ratios
-
-
 def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
     """`fit` on tf.data: plain at 2B, libjpeg in the step and in the pipeline."""
     import keras
@@ -124,7 +106,7 @@ def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
     def timer(model, dataset):
         return _timed_fit(compiled(model), dataset, args.steps)
 
-    calls = _rounds(
+    calls = interleaved_rounds(
         {
             "plain_2B": timer(
                 keras.Model(inputs, outputs), repeated_batches(x2, y2, 2 * batch)
@@ -149,7 +131,7 @@ def _pipeline_rows(inputs, outputs, x2, y2, compiled, args):
     for where in ("in_step", "in_pipeline"):
         name = f"libjpeg_{where}"
         row[f"{name}_s"] = statistics.median(steps[name])
-        row[f"{name}_ratio"], row[f"{name}_round_ratios"] = _ratio(
+        row[f"{name}_ratio"], row[f"{name}_round_ratios"] = round_ratio(
             steps, name, "plain_2B"
         )
     row["outside_steps_per_call_s"] = outside
@@ -208,10 +190,10 @@ def main(argv=None):
                 continue  # TensorFlow only, and not XLA-compilable
             model = StabilityModel(inputs, outputs, perturbation=perturbation(name))
             timers[name] = _timed_step(compiled(model), x, y, args.steps)
-        rounds = _rounds(timers, args.repeats)
+        rounds = interleaved_rounds(timers, args.repeats)
         t_b = statistics.median(rounds["plain_B"])
         t_2b = statistics.median(rounds["plain_2B"])
-        floor, _ = _ratio(rounds, "plain_2B", "plain_B")
+        floor, _ = round_ratio(rounds, "plain_2B", "plain_B")
         row = {
             "batch": batch,
             "plain_B_s": t_b,
@@ -225,7 +207,7 @@ def main(argv=None):
             f"{t_2b * 1e3:.1f} ms (floor = {floor:.2f}x a plain step)"
         )
         for name in list(timers)[2:]:
-            ratio, ratios = _ratio(rounds, name, "plain_2B")
+            ratio, ratios = round_ratio(rounds, name, "plain_2B")
             row["stability"][name] = {
                 "step_s": statistics.median(rounds[name]),
                 "ratio_to_floor": ratio,

@@ -127,12 +127,25 @@ def test_eval_throughput_reports_the_ratio(tmp_path, capsys):
     path = tmp_path / "eval.json"
     argv = ["--backend", keras.backend.backend(), "--images", "16", "--batch", "8"]
     result = _load("eval_throughput").main(
-        [*argv, "--repeats", "1", "--json", str(path)]
+        [*argv, "--repeats", "2", "--json", str(path)]
     )
     assert json.loads(path.read_text()) == json.loads(json.dumps(result))
-    assert result["ratio"] == pytest.approx(result["report_s"] / result["predict_s"])
+    rounds = result["rounds_s"]
+    assert len(rounds["predict"]) == len(rounds["report"]) == 2
+    ratios = [r / p for r, p in zip(rounds["report"], rounds["predict"], strict=True)]
+    assert result["round_ratios"] == pytest.approx(ratios)
+    assert result["ratio"] == pytest.approx(sum(ratios) / 2)
+    assert result["predict_s"] == pytest.approx(sum(rounds["predict"]) / 2)
+    on_batch = [
+        r / p for r, p in zip(rounds["report"], rounds["predict_on_batch"], strict=True)
+    ]
+    assert result["round_ratios_on_batch"] == pytest.approx(on_batch)
+    assert result["ratio_on_batch"] == pytest.approx(sum(on_batch) / 2)
     assert result["distortions"] == 14
-    assert "ratio report / predict" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"ratio report / predict: {result['ratio']:.2f}x (rounds " in out
+    ratio_on_batch = result["ratio_on_batch"]
+    assert f"ratio report / predict_on_batch: {ratio_on_batch:.2f}x (rounds " in out
 
 
 @pytest.mark.tensorflow
