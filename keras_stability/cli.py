@@ -105,7 +105,12 @@ class _SavedModelClassifier:
     def __init__(self, path):
         from keras_stability._backend import require_tensorflow
 
-        tf = require_tensorflow("Evaluating a SavedModel")
+        try:
+            tf = require_tensorflow("Evaluating a SavedModel")
+        except RuntimeError as error:
+            raise CommandError(
+                f"{error} A .keras file loads on every backend."
+            ) from None
         self._loaded = tf.saved_model.load(path)
         if not hasattr(self._loaded, "serve"):
             raise CommandError(f"{path} is a SavedModel without a `serve` endpoint.")
@@ -198,7 +203,6 @@ def _demo(args):
 
 def main(argv=None):
     """Entry point of the `keras-stability` console script."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":

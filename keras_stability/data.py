@@ -99,6 +99,17 @@ def load_digits(image_size=32, test_fraction=0.25, seed=0):
 def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
     """Loads a folder of class subfolders into arrays in [0, 1].
 
+    The files and their order are those of
+    `keras.utils.image_dataset_from_directory(directory, shuffle=False)`:
+    subfolders in sorted order (hidden ones skipped) give the labels, and
+    every `.bmp`, `.gif`, `.jpeg`, `.jpg` or `.png` file below one, in sorted
+    order, is an image. Pillow decodes them (`keras.utils.load_img`) and the
+    bilinear rule of `tf.image.resize` (half-pixel centers, no antialiasing)
+    resizes them, on every backend and without TensorFlow. Against that
+    Keras function (TensorFlow only) the pixels agree on PNG and GIF files,
+    to float rounding; the JPEG decoders, and the conversions of color
+    images to grayscale, can differ by a few levels of 255.
+
     Args:
         directory: a folder with one subfolder of images per class.
         image_size: `(height, width)` the images are resized to. Defaults to
@@ -132,35 +143,91 @@ def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
         raise ValueError(
             f"`directory` must be an existing folder. Received: directory={directory!r}"
         )
-    subfolders = sorted(
-        d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d))
-    )
-    if not subfolders:
+    if color_mode not in ("rgb", "grayscale"):
+        raise ValueError(
+            '`color_mode` must be "rgb" or "grayscale". '
+            f"Received: color_mode={color_mode!r}"
+        )
+    image_size = _check_image_size(image_size)
+    class_names = _class_folders(directory)
+    if not class_names:
         raise ValueError(
             "`directory` must hold one subfolder of images per class; "
             f"{directory!r} has no subfolder."
         )
-    try:
-        dataset = keras.utils.image_dataset_from_directory(
-            directory,
-            image_size=tuple(image_size),
-            color_mode=color_mode,
-            batch_size=None,
-            shuffle=False,
-            verbose=False,
-        )
-    except ValueError as error:
-        raise ValueError(
-            f"No images could be read from {directory!r}: {error}"
-        ) from error
-    images, labels = [], []
-    for image, label in dataset.as_numpy_iterator():
-        images.append(image)
-        labels.append(label)
-    if not images:
+    paths, labels = _image_files(directory, class_names)
+    if not paths:
         raise ValueError(f"No images found under {directory!r}.")
-    x = np.stack(images).astype("float32") / 255.0
-    return x, np.asarray(labels, "int64"), list(dataset.class_names)
+    x = np.stack([_load_with_pillow(path, image_size, color_mode) for path in paths])
+    return x.astype("float32") / 255.0, np.asarray(labels, "int64"), class_names
+
+
+# The files `keras.utils.image_dataset_from_directory` reads.
+_IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+
+
+def _check_image_size(image_size):
+    if (
+        isinstance(image_size, (list, tuple))
+        and len(image_size) == 2
+        and all(is_int(s) and s >= 1 for s in image_size)
+    ):
+        return (int(image_size[0]), int(image_size[1]))
+    raise ValueError(
+        "`image_size` must be a pair (height, width) of ints >= 1. "
+        f"Received: image_size={image_size!r}"
+    )
+
+
+def _class_folders(directory):
+    """The class subfolders, sorted, hidden ones skipped (as Keras does)."""
+    return sorted(
+        name
+        for name in os.listdir(directory)
+        if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")
+    )
+
+
+def _image_files(directory, class_names):
+    """Paths and labels of the images, in Keras's order (sorted walks)."""
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        walk = sorted(os.walk(os.path.join(directory, name)), key=lambda w: w[0])
+        for root, _, files in walk:
+            for filename in sorted(files):
+                if filename.lower().endswith(_IMAGE_FORMATS):
+                    paths.append(os.path.join(root, filename))
+                    labels.append(label)
+    return paths, labels
+
+
+def _load_with_pillow(path, image_size, color_mode):
+    try:
+        image = keras.utils.load_img(path, color_mode=color_mode)
+    except Exception as error:  # Pillow's errors have no common base.
+        raise ValueError(f"{path!r} could not be read as an image: {error}") from error
+    pixels = np.asarray(image, "float32").reshape(image.height, image.width, -1)
+    return _resize_bilinear(pixels, image_size)
+
+
+def _resize_bilinear(image, size):
+    """`tf.image.resize(image, size)` in NumPy: half-pixel centers, no antialias."""
+    for axis, (old, new) in enumerate(zip(image.shape[:2], size, strict=True)):
+        if old == new:
+            continue
+        source = (np.arange(new) + 0.5) * (old / new) - 0.5
+        source = np.clip(source, 0, old - 1)
+        low = np.floor(source).astype("int64")
+        high = np.minimum(low + 1, old - 1)
+        weight = (source - low).astype("float32")
+        shape = [1, 1, 1]
+        shape[axis] = new
+        weight = weight.reshape(shape)
+        image = (
+            np.take(image, low, axis) * (1 - weight)
+            + np.take(image, high, axis) * weight
+        )
+    return image
 
 
 def iterate_batches(data, y=None, batch_size=128):

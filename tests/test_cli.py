@@ -8,8 +8,9 @@ import pytest
 
 from keras_stability import cli
 
-# The default suite uses libjpeg, and evaluate loads SavedModels.
-pytestmark = pytest.mark.tensorflow
+# The demo and `evaluate` on a .keras file run on every backend (the default
+# suite takes the dct JPEG where libjpeg is not there); SavedModels need
+# TensorFlow.
 
 
 def _write_image_folder(root, rng, size=(32, 32), classes=("cat", "dog"), count=6):
@@ -77,6 +78,7 @@ def test_evaluate_a_saved_model(tmp_path, rng, capsys):
     assert "12 images, 2 classes" in capsys.readouterr().out
 
 
+@pytest.mark.tensorflow
 def test_evaluate_an_exported_saved_model(tmp_path, rng, capsys):
     data = _write_image_folder(tmp_path / "images", rng)
     model = _small_classifier(tmp_path / "model.keras")
@@ -186,3 +188,23 @@ def test_demo_on_a_users_image_folder(tmp_path, rng):
     )
     assert report["config"]["data"] == str(data.resolve())
     assert set(report["models"]) == {"baseline", "augmentation", "stability"}
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="the error of other backends"
+)
+def test_evaluate_a_saved_model_elsewhere_names_the_tensorflow_backend(
+    tmp_path, rng, capsys
+):
+    data = _write_image_folder(tmp_path / "images", rng)
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"")
+    assert cli.main(["evaluate", str(folder), "--data", str(data)]) == 2
+    backend = keras.backend.backend()
+    assert capsys.readouterr().err == (
+        "keras-stability evaluate: error: Evaluating a SavedModel needs the "
+        f"TensorFlow backend, but the Keras backend is '{backend}'. Set "
+        "KERAS_BACKEND=tensorflow before importing keras. A .keras file loads on "
+        "every backend.\n"
+    )

@@ -62,7 +62,7 @@ def test_load_digits_needs_an_image_in_each_split():
     np.testing.assert_array_equal(np.sort(y_test), np.arange(10))
 
 
-def test_load_image_folder_errors(tmp_path, monkeypatch):
+def test_load_image_folder_errors(tmp_path):
     missing = tmp_path / "missing"
     with pytest.raises(
         ValueError,
@@ -76,25 +76,117 @@ def test_load_image_folder_errors(tmp_path, monkeypatch):
         rf"'{tmp_path}' has no subfolder.",
     ):
         data.load_image_folder(str(tmp_path))
+    (tmp_path / ".hidden").mkdir()
+    with pytest.raises(ValueError, match=r"has no subfolder\.$"):
+        data.load_image_folder(str(tmp_path))
     (tmp_path / "cats").mkdir()
-    with pytest.raises(
-        ValueError,
-        match=rf"No images could be read from '{tmp_path}': No images found in "
-        r"directory",
-    ):
+    (tmp_path / "cats" / "notes.txt").write_text("not an image")
+    with pytest.raises(ValueError, match=rf"^No images found under '{tmp_path}'\.$"):
         data.load_image_folder(str(tmp_path))
+    (tmp_path / "cats" / "broken.png").write_bytes(b"not a png")
+    broken = re.escape(repr(str(tmp_path / "cats" / "broken.png")))
+    with pytest.raises(ValueError, match=rf"^{broken} could not be read as an image: "):
+        data.load_image_folder(str(tmp_path))
+    for kwargs, message in [
+        (
+            {"color_mode": "rgba"},
+            '`color_mode` must be "rgb" or "grayscale". Received: color_mode=\'rgba\'',
+        ),
+        (
+            {"image_size": 32},
+            "`image_size` must be a pair (height, width) of ints >= 1. "
+            "Received: image_size=32",
+        ),
+        ({"image_size": (32, 0)}, "Received: image_size=(32, 0)"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            data.load_image_folder(str(tmp_path), **kwargs)
 
-    class _EmptyDataset:
-        class_names = ["cats"]
 
-        def as_numpy_iterator(self):
-            return iter(())
+def _image_tree(root, rng, channels=3, extensions=("png", "gif", "JPG")):
+    """Two classes of random images of several sizes, some in a subfolder.
 
-    monkeypatch.setattr(
-        keras.utils, "image_dataset_from_directory", lambda *a, **k: _EmptyDataset()
+    Returns `{(class, index): pixels}` of what was written.
+    """
+    sizes = {"b_dogs": [(37, 23), (8, 8), (64, 50)], "a_cats": [(5, 90), (32, 32)]}
+    written = {}
+    for name, shapes in sizes.items():
+        (root / name / "nested").mkdir(parents=True)
+        for i, shape in enumerate(shapes):
+            image = (rng.random((*shape, channels)) * 255).astype("uint8")
+            written[name, i] = image
+            for extension in extensions:
+                folder = root / name / ("nested" if extension == "JPG" else "")
+                keras.utils.save_img(folder / f"{i}.{extension}", image, scale=False)
+    return written
+
+
+def test_load_image_folder_reads_keras_files_in_keras_order(tmp_path, rng):
+    written = _image_tree(tmp_path, rng)
+    (tmp_path / "a_cats" / "readme.md").write_text("skipped")
+    x, y, class_names = data.load_image_folder(str(tmp_path), image_size=(16, 20))
+    assert class_names == ["a_cats", "b_dogs"]
+    # Sorted walks: each class's top-level files, then its subfolder's.
+    assert list(y) == [0] * 6 + [1] * 9
+    assert x.shape == (15, 16, 20, 3) and x.dtype == "float32"
+    assert 0 <= x.min() and x.max() <= 1
+    # a_cats: 0.gif 0.png 1.gif 1.png nested/0.JPG nested/1.JPG; b_dogs alike.
+    # A PNG is lossless: its image is the written pixels, resized, in [0, 1].
+    for index, key in [(1, ("a_cats", 0)), (3, ("a_cats", 1)), (11, ("b_dogs", 2))]:
+        pixels = written[key].astype("float32")
+        expected = data._resize_bilinear(pixels, (16, 20)) / 255
+        np.testing.assert_allclose(x[index], expected, rtol=0, atol=1e-3 / 255)
+    gray, _, _ = data.load_image_folder(
+        str(tmp_path), image_size=(16, 20), color_mode="grayscale"
     )
-    with pytest.raises(ValueError, match=rf"No images found under '{tmp_path}'\."):
-        data.load_image_folder(str(tmp_path))
+    assert gray.shape == (15, 16, 20, 1)
+
+
+@pytest.mark.parametrize("size", [(16, 20), (40, 100), (8, 8), (1, 3)])
+def test_resize_matches_keras_bilinear_without_antialias(rng, size):
+    image = rng.random((37, 23, 3)).astype("float32") * 255
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.image.resize(image, size, interpolation="bilinear", antialias=False)
+    )
+    np.testing.assert_allclose(
+        data._resize_bilinear(image, size), expected, rtol=0, atol=2e-3
+    )
+
+
+@pytest.mark.tensorflow
+def test_pillow_and_tf_data_paths_agree(tmp_path, rng):
+    # What load_image_folder reads, against image_dataset_from_directory.
+    for channels, mode in [(3, "rgb"), (1, "grayscale"), (1, "rgb"), (3, "grayscale")]:
+        root = tmp_path / f"{channels}{mode}"
+        _image_tree(root, rng, channels)
+        if mode == "grayscale":  # TensorFlow cannot read a GIF as grayscale.
+            for gif in root.rglob("*.gif"):
+                gif.unlink()
+        x, y, class_names = data.load_image_folder(str(root), (16, 20), mode)
+        paths, _ = data._image_files(str(root), class_names)
+        dataset = keras.utils.image_dataset_from_directory(
+            str(root),
+            image_size=(16, 20),
+            color_mode=mode,
+            batch_size=None,
+            shuffle=False,
+            verbose=False,
+        )
+        pairs = list(dataset.as_numpy_iterator())
+        assert list(y) == [int(label) for _, label in pairs]
+        assert class_names == dataset.class_names
+        for path, got, (image, _) in zip(paths, x * 255, pairs, strict=True):
+            same_decoder = path.endswith((".png", ".gif")) and (
+                mode == "rgb" or channels == 1
+            )
+            # PNG and GIF: the same pixels to float rounding. The JPEG
+            # decoders, and the RGB-to-gray conversions, differ by a few
+            # levels on these noise images (up to 6.75 of 255 seen).
+            if same_decoder:
+                np.testing.assert_allclose(got, image, rtol=0, atol=1e-3, err_msg=path)
+            else:
+                assert np.abs(got - image).max() <= 10, path
+                assert np.abs(got - image).mean() <= 2, path
 
 
 class _NeverCalled:
@@ -259,7 +351,7 @@ def test_iterate_batches_dataset_takes_no_labels(small_dataset):
     "name",
     [
         "load_digits",
-        pytest.param("load_image_folder", marks=pytest.mark.tensorflow),
+        "load_image_folder",
         "iterate_batches",
         "split_perturbed_copy",
         pytest.param("with_perturbed_copy", marks=pytest.mark.tensorflow),
