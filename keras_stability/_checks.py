@@ -60,6 +60,27 @@ def check_int(value, name, minimum=None, maximum=None, allow_none=False):
     raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
 
 
+def check_size(value, name, allow_int=False):
+    """`value` as a `(height, width)` pair of ints >= 1, else raises.
+
+    With `allow_int=True` a single int >= 1 is also taken, and returned as is.
+    """
+    if allow_int and is_int(value) and value >= 1:
+        return int(value)
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(is_int(s) and s >= 1 for s in value)
+    ):
+        return (int(value[0]), int(value[1]))
+    expected = (
+        "an int >= 1 or a pair (height, width) of them"
+        if allow_int
+        else "a pair (height, width) of ints >= 1"
+    )
+    raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+
+
 # The largest float32: a coefficient above it overflows to inf in the float32
 # computations it enters (and inf * 0 is NaN).
 FLOAT32_MAX = float(np.finfo(np.float32).max)

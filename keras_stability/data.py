@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from keras_stability._checks import check_int
+from keras_stability._checks import check_size
 from keras_stability._checks import is_int
 from keras_stability._checks import is_number
 
@@ -148,7 +149,7 @@ def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
             '`color_mode` must be "rgb" or "grayscale". '
             f"Received: color_mode={color_mode!r}"
         )
-    image_size = _check_image_size(image_size)
+    image_size = check_size(image_size, "image_size")
     class_names = _class_folders(directory)
     if not class_names:
         raise ValueError(
@@ -164,19 +165,6 @@ def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
 
 # The files `keras.utils.image_dataset_from_directory` reads.
 _IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-
-
-def _check_image_size(image_size):
-    if (
-        isinstance(image_size, (list, tuple))
-        and len(image_size) == 2
-        and all(is_int(s) and s >= 1 for s in image_size)
-    ):
-        return (int(image_size[0]), int(image_size[1]))
-    raise ValueError(
-        "`image_size` must be a pair (height, width) of ints >= 1. "
-        f"Received: image_size={image_size!r}"
-    )
 
 
 def _class_folders(directory):

@@ -20,6 +20,7 @@ from keras_stability import jpeg as jpeg_lib
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
+from keras_stability._checks import check_size
 from keras_stability._checks import is_int
 from keras_stability._checks import is_number
 from keras_stability._seeds import MAX_SEED
@@ -569,21 +570,6 @@ class RandomCropOffset(Perturbation):
 _RESIZE_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
 
 
-def _validate_size(size):
-    if is_int(size) and size >= 1:
-        return int(size)
-    if (
-        isinstance(size, (list, tuple))
-        and len(size) == 2
-        and all(is_int(s) and s >= 1 for s in size)
-    ):
-        return (int(size[0]), int(size[1]))
-    raise ValueError(
-        "`size` must be an int >= 1 or a pair (height, width) of them. "
-        f"Received: size={size!r}"
-    )
-
-
 @keras.saving.register_keras_serializable(package="keras_stability")
 class ThumbnailResize(Perturbation):
     """Shrinks every image to a thumbnail and scales it back up: thumb-A.
@@ -657,7 +643,7 @@ class ThumbnailResize(Perturbation):
                 f"Received: size={size!r}, scale={scale!r}"
             )
         if size is not None:
-            size = _validate_size(size)
+            size = check_size(size, "size", allow_int=True)
         if scale is not None and not (is_number(scale) and 0 < scale <= 1):
             raise ValueError(f"`scale` must be in (0, 1]. Received: scale={scale!r}")
         if interpolation not in _RESIZE_INTERPOLATIONS:

@@ -9,6 +9,7 @@ from keras_stability._checks import FLOAT32_MAX
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
+from keras_stability._checks import check_size
 from keras_stability._checks import is_int
 from keras_stability._checks import is_number
 
@@ -111,3 +112,21 @@ def test_check_bool():
     assert check_bool(np.bool_(True), "clip") is True
     with pytest.raises(ValueError, match=r"^`clip` must be a bool\. Received: clip=1$"):
         check_bool(1, "clip")
+
+
+def test_check_size():
+    assert check_size([3, np.int64(4)], "image_size") == (3, 4)
+    assert check_size(5, "size", allow_int=True) == 5
+    for bad in (5, (0, 4), (3,), (3.0, 4), (True, 4), "34", None):
+        message = (
+            "`image_size` must be a pair (height, width) of ints >= 1. "
+            f"Received: image_size={bad!r}"
+        )
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            check_size(bad, "image_size")
+    with pytest.raises(
+        ValueError,
+        match=r"^`size` must be an int >= 1 or a pair \(height, width\) of them\. "
+        r"Received: size=0$",
+    ):
+        check_size(0, "size", allow_int=True)
