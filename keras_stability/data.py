@@ -104,12 +104,14 @@ def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
     `keras.utils.image_dataset_from_directory(directory, shuffle=False)`:
     subfolders in sorted order (hidden ones skipped) give the labels, and
     every `.bmp`, `.gif`, `.jpeg`, `.jpg` or `.png` file below one, in sorted
-    order, is an image. Pillow decodes them (`keras.utils.load_img`) and the
-    bilinear rule of `tf.image.resize` (half-pixel centers, no antialiasing)
-    resizes them, on every backend and without TensorFlow. Against that
-    Keras function (TensorFlow only) the pixels agree on PNG and GIF files,
-    to float rounding; the JPEG decoders, and the conversions of color
-    images to grayscale, can differ by a few levels of 255.
+    order, is an image. On the TensorFlow backend that function reads them.
+    Elsewhere, without TensorFlow, Pillow decodes them (16-bit PNGs to 8 bits
+    as TensorFlow does) and the bilinear rule of `tf.image.resize`
+    (half-pixel centers, no antialiasing) resizes them: the pixels agree
+    with TensorFlow's on PNG and GIF files, to float rounding, while the
+    JPEG decoders, and the conversions of color images to grayscale, can
+    differ by a few levels of 255. TensorFlow cannot read GIFs as
+    grayscale; Pillow can.
 
     Args:
         directory: a folder with one subfolder of images per class.
@@ -159,7 +161,12 @@ def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
     paths, labels = _image_files(directory, class_names)
     if not paths:
         raise ValueError(f"No images found under {directory!r}.")
-    x = np.stack([_load_with_pillow(path, image_size, color_mode) for path in paths])
+    if keras.backend.backend() == "tensorflow":
+        x = _load_with_tf_data(directory, image_size, color_mode, labels)
+    else:
+        x = np.stack(
+            [_load_with_pillow(path, image_size, color_mode) for path in paths]
+        )
     return x.astype("float32") / 255.0, np.asarray(labels, "int64"), class_names
 
 
@@ -189,12 +196,52 @@ def _image_files(directory, class_names):
     return paths, labels
 
 
-def _load_with_pillow(path, image_size, color_mode):
+def _load_with_tf_data(directory, image_size, color_mode, labels):
+    """The images as `keras.utils.image_dataset_from_directory` reads them."""
     try:
-        image = keras.utils.load_img(path, color_mode=color_mode)
+        dataset = keras.utils.image_dataset_from_directory(
+            directory,
+            image_size=image_size,
+            color_mode=color_mode,
+            batch_size=None,
+            shuffle=False,
+            verbose=False,
+        )
+        pairs = list(dataset.as_numpy_iterator())
+    except Exception as error:  # TensorFlow's errors have their own base.
+        raise ValueError(
+            f"No images could be read from {directory!r}: {error}"
+        ) from error
+    if [int(label) for _, label in pairs] != labels:
+        raise ValueError(
+            f"{directory!r} changed while its images were read; read it again."
+        )
+    return np.stack([image for image, _ in pairs])
+
+
+def _load_with_pillow(path, image_size, color_mode):
+    """One image decoded by Pillow, as 8-bit levels, resized like TensorFlow."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImportError(
+            "load_image_folder needs Pillow on the "
+            f"{keras.backend.backend()} backend: pip install pillow"
+        ) from None
+    try:
+        with Image.open(path) as image:
+            if image.mode == "I" or image.mode.startswith("I;16"):
+                # 16-bit levels to 8 by their high byte, as TensorFlow's PNG
+                # decoder does (Pillow's own conversion would saturate them).
+                levels = (np.asarray(image).astype("int64") >> 8).clip(0, 255)
+                channels = 3 if color_mode == "rgb" else 1
+                pixels = np.repeat(levels[..., None], channels, axis=-1)
+            else:
+                mode = "RGB" if color_mode == "rgb" else "L"
+                pixels = np.asarray(image.convert(mode))
     except Exception as error:  # Pillow's errors have no common base.
         raise ValueError(f"{path!r} could not be read as an image: {error}") from error
-    pixels = np.asarray(image, "float32").reshape(image.height, image.width, -1)
+    pixels = pixels.astype("float32").reshape(pixels.shape[0], pixels.shape[1], -1)
     return _resize_bilinear(pixels, image_size)
 
 

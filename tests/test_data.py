@@ -1,6 +1,7 @@
 """Data: the demo's digits, image folders, and perturbed copies made in tf.data."""
 
 import re
+import sys
 
 import keras
 import numpy as np
@@ -84,8 +85,12 @@ def test_load_image_folder_errors(tmp_path):
     with pytest.raises(ValueError, match=rf"^No images found under '{tmp_path}'\.$"):
         data.load_image_folder(str(tmp_path))
     (tmp_path / "cats" / "broken.png").write_bytes(b"not a png")
-    broken = re.escape(repr(str(tmp_path / "cats" / "broken.png")))
-    with pytest.raises(ValueError, match=rf"^{broken} could not be read as an image: "):
+    if keras.backend.backend() == "tensorflow":
+        unreadable = rf"^No images could be read from '{tmp_path}': .*Unknown image"
+    else:
+        broken = re.escape(repr(str(tmp_path / "cats" / "broken.png")))
+        unreadable = rf"^{broken} could not be read as an image: "
+    with pytest.raises(ValueError, match=unreadable):
         data.load_image_folder(str(tmp_path))
     for kwargs, message in [
         (
@@ -136,10 +141,28 @@ def test_load_image_folder_reads_keras_files_in_keras_order(tmp_path, rng):
         pixels = written[key].astype("float32")
         expected = data._resize_bilinear(pixels, (16, 20)) / 255
         np.testing.assert_allclose(x[index], expected, rtol=0, atol=1e-3 / 255)
-    gray, _, _ = data.load_image_folder(
+    # TensorFlow cannot read a GIF as grayscale.
+    for gif in tmp_path.rglob("*.gif"):
+        gif.unlink()
+    gray, y, _ = data.load_image_folder(
         str(tmp_path), image_size=(16, 20), color_mode="grayscale"
     )
-    assert gray.shape == (15, 16, 20, 1)
+    assert gray.shape == (10, 16, 20, 1) and list(y) == [0] * 4 + [1] * 6
+
+
+def test_sixteen_bit_pngs_keep_their_high_byte(tmp_path):
+    from PIL import Image
+
+    levels = (np.arange(6 * 7).reshape(6, 7) * 1531).astype("uint16")  # to 62771
+    (tmp_path / "scans").mkdir()
+    Image.fromarray(levels).save(tmp_path / "scans" / "deep.png")
+    assert Image.open(tmp_path / "scans" / "deep.png").mode.startswith("I")
+    expected = (levels >> 8).astype("float32") / 255
+    for mode, channels in [("grayscale", 1), ("rgb", 3)]:
+        x, _, _ = data.load_image_folder(str(tmp_path), (6, 7), color_mode=mode)
+        assert x.shape == (1, 6, 7, channels)
+        for channel in range(channels):
+            np.testing.assert_allclose(x[0, ..., channel], expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("size", [(16, 20), (40, 100), (8, 8), (1, 3)])
@@ -155,7 +178,7 @@ def test_resize_matches_keras_bilinear_without_antialias(rng, size):
 
 @pytest.mark.tensorflow
 def test_pillow_and_tf_data_paths_agree(tmp_path, rng):
-    # What load_image_folder reads, against image_dataset_from_directory.
+    # On TensorFlow load_image_folder is image_dataset_from_directory.
     for channels, mode in [(3, "rgb"), (1, "grayscale"), (1, "rgb"), (3, "grayscale")]:
         root = tmp_path / f"{channels}{mode}"
         _image_tree(root, rng, channels)
@@ -163,7 +186,6 @@ def test_pillow_and_tf_data_paths_agree(tmp_path, rng):
             for gif in root.rglob("*.gif"):
                 gif.unlink()
         x, y, class_names = data.load_image_folder(str(root), (16, 20), mode)
-        paths, _ = data._image_files(str(root), class_names)
         dataset = keras.utils.image_dataset_from_directory(
             str(root),
             image_size=(16, 20),
@@ -175,7 +197,11 @@ def test_pillow_and_tf_data_paths_agree(tmp_path, rng):
         pairs = list(dataset.as_numpy_iterator())
         assert list(y) == [int(label) for _, label in pairs]
         assert class_names == dataset.class_names
-        for path, got, (image, _) in zip(paths, x * 255, pairs, strict=True):
+        np.testing.assert_allclose(x * 255, np.stack([i for i, _ in pairs]), atol=1e-4)
+        # The Pillow path other backends take, on the same files.
+        paths, _ = data._image_files(str(root), class_names)
+        for path, (image, _) in zip(paths, pairs, strict=True):
+            got = data._load_with_pillow(path, (16, 20), mode)
             same_decoder = path.endswith((".png", ".gif")) and (
                 mode == "rgb" or channels == 1
             )
@@ -187,6 +213,22 @@ def test_pillow_and_tf_data_paths_agree(tmp_path, rng):
             else:
                 assert np.abs(got - image).max() <= 10, path
                 assert np.abs(got - image).mean() <= 2, path
+
+
+@pytest.mark.tensorflow
+def test_tf_data_path_refuses_a_listing_that_differs(tmp_path, rng, monkeypatch):
+    _image_tree(tmp_path, rng, extensions=("png",))
+
+    class _Reordered:
+        def as_numpy_iterator(self):
+            image = np.zeros((32, 32, 3), "float32")
+            return iter([(image, 1), (image, 0)] + [(image, 1)] * 3)
+
+    monkeypatch.setattr(
+        keras.utils, "image_dataset_from_directory", lambda *a, **k: _Reordered()
+    )
+    with pytest.raises(ValueError, match=r"changed while its images were read"):
+        data.load_image_folder(str(tmp_path))
 
 
 class _NeverCalled:
@@ -359,3 +401,13 @@ def test_iterate_batches_dataset_takes_no_labels(small_dataset):
 )
 def test_docstring_example_runs(name, run_example):
     run_example(getattr(data, name))
+
+
+def test_pillow_missing_is_named(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(
+        ImportError,
+        match=rf"^load_image_folder needs Pillow on the {keras.backend.backend()} "
+        r"backend: pip install pillow$",
+    ):
+        data._load_with_pillow(str(tmp_path / "any.png"), (4, 4), "rgb")
