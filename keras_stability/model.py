@@ -58,14 +58,15 @@ _DISTRIBUTION_LOSSES = (
     stability_losses.JensenShannonDivergence,
 )
 
-# Keras's own losses that read their inputs as probabilities: a logits head
-# given to them is as meaningless as to ours without `from_logits=True`.
-_KERAS_CROSSENTROPY = keras.losses.CategoricalCrossentropy
-
 
 def _reads_probabilities(loss):
-    """Whether `loss` reads outputs as probabilities (clipped or normalized)."""
-    if isinstance(loss, (*_DISTRIBUTION_LOSSES, _KERAS_CROSSENTROPY)):
+    """Whether `loss` reads outputs as probabilities (clipped or normalized).
+
+    Ours without `from_logits`, and Keras's own `KLDivergence` (which has no
+    `from_logits`) and `CategoricalCrossentropy(from_logits=False)`: a logits
+    head given to any of them makes a meaningless term.
+    """
+    if isinstance(loss, (*_DISTRIBUTION_LOSSES, keras.losses.CategoricalCrossentropy)):
         return not loss.from_logits
     return isinstance(loss, keras.losses.KLDivergence)
 
@@ -285,13 +286,13 @@ class StabilityModel(keras.Model):
             if layer is not None and reads_probabilities:
                 if isinstance(self.stability_loss, str):
                     where = "Pass `from_logits=True`"
-                elif isinstance(loss, _DISTRIBUTION_LOSSES + (_KERAS_CROSSENTROPY,)):
-                    where = "Build the loss with `from_logits=True`"
-                else:
+                elif isinstance(loss, keras.losses.KLDivergence):
                     where = (
                         "Use stability_loss='kl' with `from_logits=True` "
                         "(keras.losses.KLDivergence takes no `from_logits`)"
                     )
+                else:
+                    where = "Build the loss with `from_logits=True`"
                 raise ValueError(
                     f"Output '{name}' comes from layer '{layer.name}', whose "
                     "activation is linear: it holds logits, but "
