@@ -29,6 +29,11 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time each distortion alone on one batch, as the report runs it",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend
@@ -88,7 +93,11 @@ def main(argv=None):
     )
     for name in ("predict", "predict_on_batch", "report"):
         seconds = timings[name]
-        print(f"{name + ':':17s} {seconds:.2f} s ({n_predict / seconds:.0f} img/s)")
+        each = " ".join(f"{s:.2f}" for s in rounds[name])
+        print(
+            f"{name + ':':17s} {seconds:.2f} s ({n_predict / seconds:.0f} img/s); "
+            f"rounds {each}"
+        )
     print(
         f"ratio report / predict: {ratio:.2f}x "
         f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
@@ -110,7 +119,31 @@ def main(argv=None):
         "round_ratios_on_batch": ratios_on_batch,
         "rounds_s": rounds,
     }
+    if args.breakdown:
+        result["distortion_ms_per_batch"] = _breakdown(
+            evaluation, distortions, x[: args.batch], args.repeats
+        )
     return write_json(result, args.json)
+
+
+def _breakdown(evaluation, distortions, batch, repeats, calls=20):
+    """Median ms per batch of each distortion, through the report's functions."""
+    import numpy as np
+
+    print(f"each distortion on one batch of {len(batch)} (median of {repeats}):")
+    result = {}
+    for name, distortion in distortions.items():
+        function = evaluation._distortion_function(distortion)
+        evaluation._apply(function, batch, np.array([0, 0]))  # traces
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for call in range(calls):
+                evaluation._apply(function, batch, np.array([0, call]))
+            runs.append((time.perf_counter() - started) / calls * 1e3)
+        result[name] = statistics.median(runs)
+        print(f"  {name:15s} {result[name]:5.2f} ms")
+    return result
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def test_eval_throughput_reports_the_ratio(tmp_path, capsys):
     path = tmp_path / "eval.json"
     argv = ["--backend", keras.backend.backend(), "--images", "16", "--batch", "8"]
     result = _load("eval_throughput").main(
-        [*argv, "--repeats", "2", "--json", str(path)]
+        [*argv, "--repeats", "2", "--breakdown", "--json", str(path)]
     )
     assert json.loads(path.read_text()) == json.loads(json.dumps(result))
     rounds = result["rounds_s"]
@@ -142,6 +142,8 @@ def test_eval_throughput_reports_the_ratio(tmp_path, capsys):
     assert result["round_ratios_on_batch"] == pytest.approx(on_batch)
     assert result["ratio_on_batch"] == pytest.approx(sum(on_batch) / 2)
     assert result["distortions"] == 14
+    breakdown = result["distortion_ms_per_batch"]
+    assert len(breakdown) == 14 and all(ms > 0 for ms in breakdown.values())
     out = capsys.readouterr().out
     assert f"ratio report / predict: {result['ratio']:.2f}x (rounds " in out
     ratio_on_batch = result["ratio_on_batch"]
