@@ -218,6 +218,42 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
     result = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
     assert result["stability_loss"] == pytest.approx(term, rel=1e-5)
     assert result["loss"] == pytest.approx(ce + mse + 2.0 * term, rel=1e-5)
+    # Per-output sample weights: the term of "b" takes b's weights, not a's.
+    weights_a = np.full(6, 3.0, "float32")
+    weights_b = np.arange(6, dtype="float32")
+    weighted = model.evaluate(
+        x,
+        y,
+        sample_weight={"a": weights_a, "b": weights_b},
+        batch_size=6,
+        verbose=0,
+        return_dict=True,
+    )
+    assert weighted["stability_loss"] == pytest.approx(
+        term * weights_b.mean(), rel=1e-5
+    )
+    # The same with list outputs and a list of weights.
+    as_list = StabilityModel(
+        inputs,
+        [a, b],
+        perturbation=shift,
+        stability_loss="squared_l2",
+        stability_outputs=["dense_b"],
+    )
+    as_list.compile(
+        loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True), "mse"]
+    )
+    weighted = as_list.evaluate(
+        x,
+        [y["a"], y["b"]],
+        sample_weight=[weights_a, weights_b],
+        batch_size=6,
+        verbose=0,
+        return_dict=True,
+    )
+    assert weighted["stability_loss"] == pytest.approx(
+        term * weights_b.mean(), rel=1e-5
+    )
     by_layer_name = StabilityModel(
         inputs,
         {"a": a, "b": b},
@@ -276,10 +312,42 @@ def test_dict_and_tuple_inputs_train_and_every_input_is_perturbed(rng):
     images = rng.random((8, 4, 4, 1)).astype("float32")
     history = model_tuple.fit((images, images), y, batch_size=4, epochs=1, verbose=0)
     assert history.history["stability_loss"][0] > 0
+    # Each element gets its own draw.
+    copy_first, copy_second = (
+        ops.convert_to_numpy(t)
+        for t in model_tuple._perturb((images, images), model_tuple._step_seed(False))
+    )
+    assert np.abs(copy_first - images).min() > 0
+    assert np.abs(copy_second - images).min() > 0
+    assert np.abs(copy_first - copy_second).min() > 0
     # With a zero-noise perturbation the term vanishes, so it was the noise.
     model_tuple.perturbation = perturbations.GaussianNoise(0.0)
     result = model_tuple.evaluate((images, images), y, verbose=0, return_dict=True)
     assert result["stability_loss"] == 0.0
+
+
+def test_a_plain_keras_layer_perturbs_in_training_mode(rng):
+    calls = []
+
+    class RecordingNoise(keras.layers.GaussianNoise):
+        def call(self, inputs, training=False):
+            calls.append(training)
+            return super().call(inputs, training=training)
+
+    inputs = keras.Input((4,))
+    model = StabilityModel(
+        inputs,
+        keras.layers.Dense(2)(inputs),
+        perturbation=RecordingNoise(0.3, seed=1),
+        stability_loss="squared_l2",
+    )
+    model.compile("sgd", "mse")
+    x = rng.normal(size=(8, 4)).astype("float32")
+    y = rng.normal(size=(8, 2)).astype("float32")
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    # Keras's GaussianNoise is the identity unless called with training=True.
+    assert calls and all(training is True for training in calls)
+    assert history.history["stability_loss"][0] > 0
 
 
 def test_stability_only_training_without_a_compiled_loss(rng):
@@ -558,6 +626,55 @@ def test_mirrored_strategy_equals_one_device(tmp_path):
     assert min(single_logs["stability_loss"]) > 0
     for key in ("loss", "stability_loss"):
         np.testing.assert_allclose(single_logs[key], mirrored_logs[key], rtol=1e-5)
+
+
+_REPLICA_SEED_SCRIPT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration()] * 2,
+)
+import keras
+from keras_stability import StabilityModel, perturbations
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    inputs = keras.Input((4, 4, 1))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(inputs))
+    model = StabilityModel(inputs, outputs,
+                           perturbation=perturbations.GaussianNoise(0.5), seed=7,
+                           from_logits=True)
+x = tf.constant(np.full((3, 4, 4, 1), 0.5, "float32"))
+
+
+@tf.function
+def copies():
+    # The same slice on each replica: only the seed can tell them apart.
+    return strategy.run(lambda: model._perturb(x, model._step_seed(False)))
+
+
+json.dump([r.numpy().tolist() for r in
+           strategy.experimental_local_results(copies())], open(sys.argv[1], "w"))
+"""
+
+
+@pytest.mark.tensorflow
+def test_replicas_draw_different_perturbations(tmp_path):
+    out = tmp_path / "copies.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run(
+        [sys.executable, "-c", _REPLICA_SEED_SCRIPT, str(out)],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    first, second = (np.array(c) for c in json.loads(out.read_text()))
+    assert first.shape == second.shape == (3, 4, 4, 1)
+    # Each replica perturbed its copy, and not with the same draw.
+    assert np.abs(first - 0.5).max() > 0.1 and np.abs(second - 0.5).max() > 0.1
+    assert np.abs(first - second).min() > 0
 
 
 @pytest.mark.parametrize(
