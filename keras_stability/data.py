@@ -61,6 +61,7 @@ def load_digits(image_size=32, test_fraction=0.25, seed=0):
     ```
     """
     check_int(image_size, "image_size", 8)
+    check_int(seed, "seed", 0)
     if not (is_number(test_fraction) and 0 < test_fraction < 1):
         raise ValueError(
             "`test_fraction` must be in (0, 1). "
@@ -294,11 +295,19 @@ def iterate_batches(data, y=None, batch_size=128):
     check_int(batch_size, "batch_size", 1)
     if isinstance(data, np.ndarray) or ops.is_tensor(data):
         x = np.asarray(data)
-        if y is not None and len(y) != len(x):
-            raise ValueError(
-                f"`y` must have one label per image: {len(x)} images, {len(y)} labels."
-            )
-        return _array_batches(x, None if y is None else np.asarray(y), batch_size)
+        if y is not None:
+            y = np.asarray(y)
+            if y.ndim == 0:
+                raise ValueError(
+                    f"`y` must have one label per image ({len(x)} images). "
+                    f"Received: y={y!r}"
+                )
+            if len(y) != len(x):
+                raise ValueError(
+                    f"`y` must have one label per image: {len(x)} images, "
+                    f"{len(y)} labels."
+                )
+        return _array_batches(x, y, batch_size)
     if hasattr(data, "as_numpy_iterator"):
         if y is not None:
             raise ValueError(
@@ -407,10 +416,10 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
 
     tf = require_tensorflow("keras_stability.data.with_perturbed_copy")
     seed = check_int(seed, "seed", 0, MAX_SEED)
-    if not callable(perturbation):
+    if not callable(perturbation) or isinstance(perturbation, type):
         raise ValueError(
-            "`perturbation` must be a layer or a callable. "
-            f"Received: perturbation={perturbation!r}"
+            "`perturbation` must be a layer or a callable (an instance, not a "
+            f"class). Received: perturbation={perturbation!r}"
         )
     if num_parallel_calls is None:
         num_parallel_calls = tf.data.AUTOTUNE

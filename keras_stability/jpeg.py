@@ -34,6 +34,16 @@ def _is_host_value(value):
     return isinstance(value, (list, tuple)) and all(map(_is_host_value, value))
 
 
+def _check_channels(shape):
+    """Raises unless the last entry of `shape` is 1 (grayscale) or 3 (RGB)."""
+    channels = shape[-1]
+    if channels not in (1, 3):
+        raise ValueError(
+            "JPEG encoding needs images with 1 (grayscale) or 3 (RGB) channels. "
+            f"Received: {channels} channels (images.shape={shape})"
+        )
+
+
 def _check_quality(quality):
     """Raises a `ValueError` if a Python or NumPy `quality` is not in [0, 100].
 
@@ -108,12 +118,7 @@ def libjpeg_compress(images, quality):
             f"channels). Received: images.shape={tuple(images.shape)}, "
             f"images.dtype={images.dtype.name}"
         )
-    channels = images.shape[-1]
-    if channels not in (1, 3):
-        raise ValueError(
-            "JPEG encoding needs images with 1 (grayscale) or 3 (RGB) channels. "
-            f"Received: {channels} channels (images.shape={tuple(images.shape)})"
-        )
+    _check_channels(tuple(images.shape))
     quality = tf.broadcast_to(tf.cast(quality, tf.int32), tf.shape(images)[:1])
     return tf.map_fn(
         lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]),
@@ -311,12 +316,8 @@ def dct_compress(images, quality, straight_through=False):
             "`images` must be a float batch of shape (batch, height, width, "
             f"channels). Received: images.shape={shape}, images.dtype={dtype}"
         )
-    height, width, channels = shape[1:]
-    if channels not in (1, 3):
-        raise ValueError(
-            "JPEG encoding needs images with 1 (grayscale) or 3 (RGB) channels. "
-            f"Received: {channels} channels (images.shape={shape})"
-        )
+    height, width, _ = shape[1:]
+    _check_channels(shape)
     if height is None or width is None:
         raise ValueError(
             "`dct_compress` needs a static image height and width. "

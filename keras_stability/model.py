@@ -188,10 +188,10 @@ class StabilityModel(keras.Model):
         check_non_negative(alpha, "alpha")
         if perturbation is None:
             perturbation = default_perturbation()
-        if not callable(perturbation):
+        if not callable(perturbation) or isinstance(perturbation, type):
             raise ValueError(
-                "`perturbation` must be a layer or a callable. "
-                f"Received: perturbation={perturbation!r}"
+                "`perturbation` must be a layer or a callable (an instance, "
+                f"not a class). Received: perturbation={perturbation!r}"
             )
         seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
         from_logits = check_bool(from_logits, "from_logits")
@@ -236,6 +236,7 @@ class StabilityModel(keras.Model):
                 f"stability_loss={stability_loss!r}, from_logits=True"
             )
         self._check_outputs_fit_loss()
+        self._check_perturbation_fits_inputs()
         initial_seed = seed if seed is not None else random.randint(1, 2**30)
         self.perturbation_seed = self.add_weight(
             shape=(2,),
@@ -248,6 +249,19 @@ class StabilityModel(keras.Model):
             name="perturbation_seed",
         )
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
+
+    def _check_perturbation_fits_inputs(self):
+        """Our perturbations check each input's shape here, not in a step."""
+        if not isinstance(self.perturbation, Perturbation):
+            return
+        for tensor in keras.tree.flatten(self.inputs):
+            try:
+                self.perturbation.compute_output_shape(tensor.shape)
+            except ValueError as error:
+                raise ValueError(
+                    f"`perturbation` cannot perturb the model's input "
+                    f"'{tensor.name}' of shape {tuple(tensor.shape)}: {error}"
+                ) from error
 
     def _check_outputs_fit_loss(self):
         """Distribution losses need a class axis of at least two entries.

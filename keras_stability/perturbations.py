@@ -17,6 +17,7 @@ from keras import ops
 
 from keras_stability import _backend
 from keras_stability import jpeg as jpeg_lib
+from keras_stability._checks import FLOAT32_MAX
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
@@ -37,15 +38,18 @@ __all__ = [
 
 
 def _validate_value_range(value_range):
+    # The width `high - low` scales every distortion, in float32.
     if (
         isinstance(value_range, (list, tuple))
         and len(value_range) == 2
         and all(is_number(v) and math.isfinite(v) for v in value_range)
         and value_range[0] < value_range[1]
+        and value_range[1] - value_range[0] <= FLOAT32_MAX
     ):
         return tuple(value_range)
     raise ValueError(
-        "`value_range` must be a pair (low, high) with low < high. "
+        "`value_range` must be a pair (low, high) with low < high and a width "
+        f"high - low finite in float32 (at most {FLOAT32_MAX}). "
         f"Received: value_range={value_range!r}"
     )
 
@@ -82,9 +86,9 @@ class Perturbation(keras.layers.Layer):
     Nothing is clipped to `value_range` unless the distortion itself clips.
 
     Args:
-        value_range: pair `(low, high)` with `low < high`: the range the
-            pixel values live in, e.g. `(0, 1)` or `(0, 255)`. Defaults to
-            `(0, 1)`.
+        value_range: pair `(low, high)` with `low < high` and `high - low`
+            finite in float32: the range the pixel values live in, e.g.
+            `(0, 1)` or `(0, 255)`. Defaults to `(0, 1)`.
         seed: int in `[0, 2**31 - 1]` (the range every backend's
             `keras.random.SeedGenerator` takes) or `None`, the seed of the
             layer's own `keras.random.SeedGenerator`. Defaults to `None`.
@@ -116,7 +120,7 @@ class Perturbation(keras.layers.Layer):
     def call(self, inputs, training=True, seed=None):
         if not training:
             return inputs
-        images, single_image = self._to_batch(inputs)
+        images, single_image = self._to_batch(inputs, seed)
         outputs = self.perturb(images, self.seed_generator if seed is None else seed)
         return outputs[0] if single_image else outputs
 
@@ -136,21 +140,45 @@ class Perturbation(keras.layers.Layer):
         )
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        """The input shape, after checking that this layer can perturb it.
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"value_range": self.value_range, "seed": self.seed})
-        return config
+        `StabilityModel` calls it on each of its inputs' shapes, so a
+        perturbation that cannot apply fails at construction rather than in
+        the first training step. Subclasses with further needs (a crop
+        smaller than the image, JPEG's channel count) check them here too;
+        dimensions that are `None` pass.
 
-    def _to_batch(self, inputs):
-        shape = tuple(inputs.shape)
+        Raises:
+            ValueError: if the shape is not that of one image or a batch.
+        """
+        shape = tuple(input_shape)
         if len(shape) not in (3, 4):
             raise ValueError(
                 f"`{type(self).__name__}` expects a batch of images (batch, "
                 "height, width, channels) or one image (height, width, "
                 f"channels). Received: inputs.shape={shape}"
             )
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"value_range": self.value_range, "seed": self.seed})
+        return config
+
+    def _to_batch(self, inputs, seed):
+        """A 4-D batch in the compute dtype, and whether `inputs` was one image.
+
+        Also checks the `seed` given to the call: `keras.random` would take
+        an int on some backends and not on others.
+        """
+        if seed is not None and not isinstance(seed, keras.random.SeedGenerator):
+            raise ValueError(
+                "The `seed` of a call must be a `keras.random.SeedGenerator` "
+                "(such as a `StepSeed`) or None; give an int seed to the "
+                f"constructor instead, e.g. `{type(self).__name__}(seed=3)`. "
+                f"Received: seed={seed!r}"
+            )
+        shape = self.compute_output_shape(inputs.shape)
         images = ops.cast(inputs, self.compute_dtype)
         if len(shape) == 3:
             return ops.expand_dims(images, 0), True
@@ -179,6 +207,9 @@ def _normal(shape, stddev, dtype, seed):
     )
 
 
+_MAX_NOISE_SCALE = FLOAT32_MAX / 16
+
+
 @keras.saving.register_keras_serializable(package="keras_stability")
 class GaussianNoise(Perturbation):
     """Adds i.i.d. Gaussian noise to every pixel: the paper's training x'.
@@ -197,8 +228,9 @@ class GaussianNoise(Perturbation):
 
     Args:
         stddev: float >= 0, the noise standard deviation as a fraction of
-            the value range's width. Defaults to `0.04`, the value public
-            reproductions use on `[0, 1]` images.
+            the value range's width, with `stddev * (high - low)` at most
+            float32's largest / 16 so that the noise stays finite. Defaults
+            to `0.04`, the value public reproductions use on `[0, 1]` images.
         clip: bool, whether to clip the result to `value_range`. Defaults to
             `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
@@ -230,6 +262,16 @@ class GaussianNoise(Perturbation):
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
         check_non_negative(stddev, "stddev")
+        low, high = self.value_range
+        # Draws of N(0, 1) in float32 stay below 8 in magnitude; this keeps
+        # the noise, and the pixels it is added to, finite in float32.
+        if stddev * (high - low) > _MAX_NOISE_SCALE:
+            raise ValueError(
+                "`stddev` times the width of `value_range` must be at most "
+                f"{_MAX_NOISE_SCALE:.4g} (float32's largest / 16), or the noise "
+                f"overflows to inf. Received: stddev={stddev!r}, "
+                f"value_range={value_range!r}"
+            )
         clip = check_bool(clip, "clip")
         self.stddev = stddev
         self.clip = clip
@@ -382,7 +424,7 @@ class JpegCompression(Perturbation):
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
         self.quality = _validate_quality(quality)
-        if method not in _JPEG_METHODS:
+        if not isinstance(method, str) or method not in _JPEG_METHODS:
             raise ValueError(
                 f"`method` must be one of {tuple(_JPEG_METHODS)}. "
                 f"Received: method={method!r}"
@@ -400,6 +442,12 @@ class JpegCompression(Perturbation):
             _backend.require_tensorflow("JpegCompression(method='libjpeg')")
         if method in _JPEG_METHODS_WITHOUT_JIT:
             self.supports_jit = False
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        if shape[-1] is not None:
+            jpeg_lib._check_channels(shape)
+        return shape
 
     def perturb(self, images, seed):
         low, high = self.value_range
@@ -539,15 +587,24 @@ class RandomCropOffset(Perturbation):
         self.max_offset = int(max_offset)
         self.interpolation = interpolation
 
-    def perturb(self, images, seed):
-        height, width = _static_height_width(images, self)
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        self._check_offset(*shape[-3:-1])
+        return shape
+
+    def _check_offset(self, height, width):
         offset = self.max_offset
-        if offset >= height or offset >= width:
+        if any(size is not None and offset >= size for size in (height, width)):
             raise ValueError(
                 "`max_offset` must be smaller than the image height and width. "
                 f"Received: max_offset={offset} for images of height={height} "
                 f"and width={width}"
             )
+
+    def perturb(self, images, seed):
+        height, width = _static_height_width(images, self)
+        offset = self.max_offset
+        self._check_offset(height, width)
         corners = keras.random.randint(
             (ops.shape(images)[0], 2), 0, offset + 1, dtype="int32", seed=seed
         )
@@ -680,6 +737,13 @@ class ThumbnailResize(Perturbation):
             max(1, math.floor(scale * width + 0.5)),
         )
 
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        height, width = shape[-3:-1]
+        if height is not None and width is not None:
+            self.thumbnail_size(height, width)
+        return shape
+
     def perturb(self, images, seed):
         del seed
         height, width = _static_height_width(images, self)
@@ -715,9 +779,10 @@ def _validate_elements(perturbations):
             f"Received: perturbations={perturbations!r}"
         )
     for element in perturbations:
-        if not callable(element):
+        if not callable(element) or isinstance(element, type):
             raise ValueError(
-                "Every element of `perturbations` must be a layer or a callable. "
+                "Every element of `perturbations` must be a layer or a callable "
+                "(an instance, not a class). "
                 f"Received: {element!r} in perturbations={perturbations!r}"
             )
     return list(perturbations)
@@ -753,6 +818,13 @@ class _Combination(Perturbation):
             if isinstance(element, keras.layers.Layer) and not element.built:
                 element.build(input_shape)
         self.built = True
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        for element in self.perturbations:
+            if isinstance(element, Perturbation):
+                element.compute_output_shape(shape)
+        return shape
 
     def _element_seed(self, seed):
         # An explicit seed drives every element; else this layer's generator
@@ -835,7 +907,7 @@ class Compose(_Combination):
     def call(self, inputs, training=True, seed=None):
         if not training:
             return inputs
-        images, single_image = self._to_batch(inputs)
+        images, single_image = self._to_batch(inputs, seed)
         seed = self._element_seed(seed)
         for element in self.perturbations:
             images = self._apply(element, images, seed)
@@ -891,11 +963,13 @@ class OneOf(_Combination):
     def __init__(self, perturbations, weights=None, seed=None, **kwargs):
         super().__init__(perturbations, seed=seed, **kwargs)
         if weights is not None:
+            if isinstance(weights, np.ndarray) and weights.ndim == 1:
+                weights = weights.tolist()
             if not isinstance(weights, (list, tuple)) or len(weights) != len(
                 self.perturbations
             ):
                 raise ValueError(
-                    "`weights` must have one entry per perturbation "
+                    "`weights` must be a list with one entry per perturbation "
                     f"({len(self.perturbations)}). Received: weights={weights!r}"
                 )
             if not all(is_number(w) and math.isfinite(w) and w >= 0 for w in weights):
@@ -910,7 +984,9 @@ class OneOf(_Combination):
             weights = tuple(float(w) for w in weights)
         self.choice_weights = weights
         odds = np.ones(len(self.perturbations)) if weights is None else weights
-        cumulative = np.cumsum(np.asarray(odds, dtype=np.float64))
+        odds = np.asarray(odds, dtype=np.float64)
+        # Scaled to a largest weight of 1, so the sum cannot overflow.
+        cumulative = np.cumsum(odds / odds.max())
         # Image gets element k when u >= boundary k-1 and u < boundary k, for
         # u ~ U[0, 1). A zero weight repeats a boundary (its element is never
         # picked); trailing zero weights give boundaries of exactly 1.
@@ -921,7 +997,7 @@ class OneOf(_Combination):
     def call(self, inputs, training=True, seed=None):
         if not training:
             return inputs
-        images, single_image = self._to_batch(inputs)
+        images, single_image = self._to_batch(inputs, seed)
         choice_seed = self.seed_generator if seed is None else seed
         element_seed = self._element_seed(seed)
         draws = keras.random.uniform(

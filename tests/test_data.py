@@ -41,6 +41,11 @@ def test_load_digits_errors():
         ValueError, match=r"`image_size` must be an int >= 8. Received: image_size=8.0"
     ):
         data.load_digits(image_size=8.0)
+    for bad in (-1, "a", 1.5):
+        with pytest.raises(
+            ValueError, match=rf"`seed` must be an int >= 0. Received: seed={bad!r}$"
+        ):
+            data.load_digits(seed=bad)
 
 
 def test_load_digits_needs_an_image_in_each_split():
@@ -303,6 +308,31 @@ def test_pipeline_copies_are_fresh_each_epoch_and_repeatable(small_dataset):
 
 
 @pytest.mark.tensorflow
+def test_pipeline_copy_k_is_drawn_from_the_seed_and_draw_k(small_dataset):
+    import tensorflow as tf
+
+    from keras_stability._seeds import StepSeed
+
+    noise = perturbations.GaussianNoise(0.1)
+    for seed in (5, 6):
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        batches = tf.data.Dataset.zip((small_dataset, draws))
+        copies = data.with_perturbed_copy(small_dataset, noise, seed=seed)
+        for ((x, _), draw), (pair, _) in zip(batches, copies, strict=True):
+            expected = noise(
+                x, seed=StepSeed(tf.stack([tf.constant(seed, tf.int64), draw]))
+            )
+            np.testing.assert_array_equal(
+                pair[data.PERTURBED_KEY].numpy(), expected.numpy()
+            )
+    five, six = (
+        next(iter(data.with_perturbed_copy(small_dataset, noise, seed=s)))[0]
+        for s in (5, 6)
+    )
+    assert np.abs(five[data.PERTURBED_KEY] - six[data.PERTURBED_KEY]).min() > 0
+
+
+@pytest.mark.tensorflow
 def test_pipeline_keeps_labels_and_weights(rng):
     import tensorflow as tf
 
@@ -376,6 +406,18 @@ def test_iterate_batches_errors():
             data.iterate_batches(images, batch_size=bad)  # before the first batch
     sizes = [len(x) for x, _ in data.iterate_batches(images, batch_size=np.int64(2))]
     assert sizes == [2, 2, 1]
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "`y` must have one label per image (5 images). Received: y=array(5)"
+        ),
+    ):
+        data.iterate_batches(images, y=5)
+    with pytest.raises(
+        ValueError,
+        match=re.escape("`y` must have one label per image: 5 images, 4 labels."),
+    ):
+        data.iterate_batches(images, y=[0, 1, 2, 3])
 
 
 @pytest.mark.tensorflow

@@ -76,7 +76,8 @@ def _bad_inputs():
             "perturbation not callable",
             lambda: _model(perturbation="noise"),
             ValueError,
-            r"`perturbation` must be a layer or a callable. Received: perturbation='noise'",
+            r"`perturbation` must be a layer or a callable \(an instance, not a class\)\. "
+            r"Received: perturbation='noise'$",
         ),
         (
             "unknown output",
@@ -148,22 +149,30 @@ def _bad_inputs():
             "size and scale",
             lambda: p.ThumbnailResize(size=4, scale=0.5),
             ValueError,
-            r"size.*scale",
+            r"^Give either `size` or `scale`, not both\. Received: size=4, scale=0\.5$",
         ),
         (
             "value range reversed",
             lambda: p.GaussianNoise(0.1, value_range=(1, 0)),
             ValueError,
-            r"`value_range` must be a pair \(low, high\) with low < high. Received: value_range=\(1, 0\)",
+            r"`value_range` must be a pair \(low, high\) with low < high and a width "
+            r"high - low finite in float32 \(at most 3\.4028234663852886e\+38\)\. "
+            r"Received: value_range=\(1, 0\)$",
         ),
-        ("empty OneOf", lambda: p.OneOf([]), ValueError, r"perturbations"),
+        (
+            "empty OneOf",
+            lambda: p.OneOf([]),
+            ValueError,
+            r"`perturbations` must be a non-empty list of layers or callables\. "
+            r"Received: perturbations=\[\]$",
+        ),
         (
             "negative OneOf weight",
             lambda: p.OneOf(
                 [p.GaussianNoise(0.1), p.GaussianNoise(0.2)], weights=[1, -1]
             ),
             ValueError,
-            r"weights",
+            r"`weights` must be non-negative numbers\. Received: weights=\[1, -1\]$",
         ),
         (
             "rank-2 images to a perturbation",
@@ -181,7 +190,8 @@ def _bad_inputs():
             "crop offset larger than the image",
             lambda: p.RandomCropOffset(10)(np.zeros((1, 8, 8, 1), "float32")),
             ValueError,
-            r"max_offset",
+            r"`max_offset` must be smaller than the image height and width\. "
+            r"Received: max_offset=10 for images of height=8 and width=8",
         ),
         (
             "NaN in images",

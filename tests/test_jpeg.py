@@ -278,10 +278,11 @@ def test_quality_validation(quality, message):
         JpegCompression(quality)
 
 
-def test_method_validation():
-    message = "`method` must be one of ('libjpeg', 'dct'). Received: method='png'"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        JpegCompression(method="png")
+@pytest.mark.parametrize("method", ["png", ["dct"], None])
+def test_method_validation(method):
+    message = f"`method` must be one of ('libjpeg', 'dct'). Received: method={method!r}"
+    with pytest.raises(ValueError, match=re.escape(message) + "$"):
+        JpegCompression(method=method)
 
 
 # ---------------------------------------------------------------------------

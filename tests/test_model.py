@@ -3,6 +3,7 @@
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -172,13 +173,14 @@ def test_evaluate_value_matches_numpy_with_sample_weights(linear_data):
 
 
 def test_predict_and_call_never_perturb(rng):
-    x = rng.random((4, 6)).astype("float32")
-    inputs = keras.Input((6,))
-    outputs = keras.layers.Dense(2)(inputs)
+    x = rng.random((4, 2, 3, 1)).astype("float32")
+    inputs = keras.Input((2, 3, 1))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(inputs))
     model = StabilityModel(
         inputs, outputs, perturbation=perturbations.GaussianNoise(0.5), from_logits=True
     )
-    expected = x @ model.layers[1].kernel.numpy() + model.layers[1].bias.numpy()
+    dense = model.layers[-1]
+    expected = x.reshape(4, 6) @ dense.kernel.numpy() + dense.bias.numpy()
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
     np.testing.assert_allclose(
         ops.convert_to_numpy(model(x, training=True)), expected, atol=1e-6
@@ -326,6 +328,58 @@ def test_dict_and_tuple_inputs_train_and_every_input_is_perturbed(rng):
     assert result["stability_loss"] == 0.0
 
 
+@pytest.mark.parametrize(
+    "inputs, perturbation, message",
+    [
+        # The default perturbation is a crop of up to 4 pixels.
+        (
+            lambda: keras.Input((10,), name="features"),
+            None,
+            "`perturbation` cannot perturb the model's input 'features' of shape "
+            "(None, 10): `RandomCropOffset` expects a batch of images",
+        ),
+        (
+            lambda: keras.Input((4, 4, 1), name="tiny"),
+            None,
+            "`perturbation` cannot perturb the model's input 'tiny' of shape "
+            "(None, 4, 4, 1): `max_offset` must be smaller than the image height "
+            "and width. Received: max_offset=4 for images of height=4 and width=4",
+        ),
+        (
+            lambda: keras.Input((8, 8, 4), name="rgba"),
+            perturbations.JpegCompression(50, method="dct"),
+            "input 'rgba' of shape (None, 8, 8, 4): JPEG encoding needs images "
+            "with 1 (grayscale) or 3 (RGB) channels",
+        ),
+        (
+            lambda: keras.Input((8, 8, 3)),
+            perturbations.GaussianNoise,
+            "`perturbation` must be a layer or a callable (an instance, not a "
+            "class). Received: perturbation=<class ",
+        ),
+    ],
+)
+def test_a_perturbation_that_cannot_apply_is_refused_at_construction(
+    inputs, perturbation, message
+):
+    inputs = inputs()
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Flatten()(inputs) if len(inputs.shape) > 2 else inputs
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        StabilityModel(inputs, outputs, perturbation=perturbation)
+
+
+def test_images_of_unknown_size_are_accepted_at_construction():
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(inputs)
+    )
+    assert isinstance(
+        StabilityModel(inputs, outputs).perturbation, perturbations.Perturbation
+    )
+
+
 def test_a_plain_keras_layer_perturbs_in_training_mode(rng):
     calls = []
 
@@ -464,10 +518,10 @@ def test_config_round_trip_with_non_default_values():
 
 
 def test_loss_object_round_trip():
-    inputs = keras.Input((3,))
+    inputs = keras.Input((6, 6, 1))
     model = StabilityModel(
         inputs,
-        keras.layers.Dense(2)(inputs),
+        keras.layers.Dense(2)(keras.layers.Flatten()(inputs)),
         stability_loss=losses.L2Distance(name="embedding_l2"),
     )
     restored = StabilityModel.from_config(model.get_config())
@@ -694,7 +748,8 @@ def test_replicas_draw_different_perturbations(tmp_path):
         ({"alpha": "1"}, r"Received: alpha='1'"),
         (
             {"perturbation": 3},
-            r"`perturbation` must be a layer or a callable. Received: perturbation=3",
+            r"`perturbation` must be a layer or a callable \(an instance, not a class\)\. "
+            r"Received: perturbation=3$",
         ),
         ({"stability_loss": "kld"}, r"Received: stability_loss='kld'"),
         (
@@ -799,8 +854,9 @@ def test_boundary_seeds_and_numpy_flags_are_accepted(rng):
 
 
 def _dense_output(activation=None, name="head"):
-    inputs = keras.Input((4,))
-    hidden = keras.layers.Dense(5, activation="relu")(inputs)
+    # Image inputs, so that the default perturbation (a crop) applies.
+    inputs = keras.Input((6, 6, 1))
+    hidden = keras.layers.Dense(5, activation="relu")(keras.layers.Flatten()(inputs))
     return inputs, keras.layers.Dense(3, activation=activation, name=name)(hidden)
 
 
@@ -871,9 +927,10 @@ def test_outputs_not_known_to_be_logits_are_accepted():
     StabilityModel(inputs, keras.layers.Softmax()(logits))
     StabilityModel(inputs, keras.ops.softmax(logits))
     # A linear head left out of the stability term.
-    inputs = keras.Input((4,))
-    probabilities = keras.layers.Dense(3, activation="softmax", name="p")(inputs)
-    embedding = keras.layers.Dense(2, name="embedding")(inputs)
+    inputs = keras.Input((6, 6, 1))
+    flat = keras.layers.Flatten()(inputs)
+    probabilities = keras.layers.Dense(3, activation="softmax", name="p")(flat)
+    embedding = keras.layers.Dense(2, name="embedding")(flat)
     StabilityModel(inputs, [probabilities, embedding], stability_outputs=["p"])
     with pytest.raises(ValueError, match=r"Output 'embedding' comes from layer"):
         StabilityModel(inputs, [probabilities, embedding])

@@ -408,6 +408,21 @@ def test_gaussian_noise_seeds(images):
             "`stddev` must be a number in [0, 3.4028234663852886e+38] (finite in float32). Received: stddev=1e+39",
         ),
         ({"clip": 1}, "`clip` must be a bool. Received: clip=1"),
+        # Each finite in float32, but the noise they make is not.
+        (
+            {"stddev": 1e38, "value_range": (0, 255)},
+            "`stddev` times the width of `value_range` must be at most 2.127e+37 "
+            "(float32's largest / 16), or the noise overflows to inf. "
+            "Received: stddev=1e+38, value_range=(0, 255)",
+        ),
+        (
+            {"stddev": 3e38},
+            "Received: stddev=3e+38, value_range=(0, 1)",
+        ),
+        (
+            {"stddev": 0.5, "value_range": (-1e38, 1e38)},
+            "Received: stddev=0.5, value_range=(-1e+38, 1e+38)",
+        ),
     ],
 )
 def test_gaussian_noise_validation(kwargs, message):
@@ -529,6 +544,101 @@ def test_crop_offset_compiles_with_xla():
         np.testing.assert_array_equal(
             output, _crop_then_resize(_ramp(1, 16, 24)[0], dy, dx, 4, "nearest")
         )
+
+
+def test_gaussian_noise_at_its_largest_scale_stays_finite():
+    # The largest stddev the check lets through, on extreme pixels.
+    layer = GaussianNoise(0.1, value_range=(-1e38, 1e38), seed=1)
+    images = np.full((64, 8, 8, 3), -1e38, "float32")
+    noisy = to_numpy(layer(images))
+    assert np.isfinite(noisy).all()
+    noise = noisy.astype("float64") - images
+    assert np.std(noise) == pytest.approx(2e37, rel=0.05)
+
+
+@pytest.mark.parametrize("value_range", [(-3e38, 3e38), (0, 1e39)])
+def test_value_range_wider_than_float32_is_an_error(value_range):
+    with pytest.raises(
+        ValueError, match=re.escape(f"Received: value_range={value_range!r}")
+    ):
+        GaussianNoise(0.1, value_range=value_range)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GaussianNoise(0.1),
+        lambda: RandomCropOffset(2),
+        lambda: OneOf([GaussianNoise(0.1), RandomCropOffset(2)]),
+    ],
+)
+@pytest.mark.parametrize("seed", [3, np.int64(3), np.array([3, 4])])
+def test_an_int_seed_at_call_is_an_error_on_every_backend(make, seed, images):
+    layer = make()
+    with pytest.raises(
+        ValueError,
+        match=r"The `seed` of a call must be a `keras\.random\.SeedGenerator` "
+        r"\(such as a `StepSeed`\) or None; give an int seed to the constructor "
+        r"instead, e\.g\. `\w+\(seed=3\)`\. Received: seed=",
+    ):
+        layer(images, seed=seed)
+
+
+@pytest.mark.parametrize(
+    "make, shape, message",
+    [
+        (
+            lambda: RandomCropOffset(4),
+            (None, 4, 9, 3),
+            "Received: max_offset=4 for images of height=4 and width=9",
+        ),
+        (
+            lambda: ThumbnailResize(size=8),
+            (None, 6, 9, 3),
+            "Received: size=8 for images of height=6 and width=9",
+        ),
+        (
+            lambda: JpegCompression(50, method="dct"),
+            (None, 8, 8, 4),
+            "Received: 4 channels (images.shape=(None, 8, 8, 4))",
+        ),
+        (
+            lambda: GaussianNoise(0.1),
+            (None, 10),
+            "expects a batch of images (batch, height, width, channels) or one "
+            "image (height, width, channels). Received: inputs.shape=(None, 10)",
+        ),
+        (
+            lambda: OneOf([GaussianNoise(0.1), RandomCropOffset(5)]),
+            (None, 5, 5, 1),
+            "Received: max_offset=5 for images of height=5 and width=5",
+        ),
+        (
+            lambda: Compose([RandomCropOffset(1), ThumbnailResize(size=(3, 2))]),
+            (2, 2, 1),
+            "Received: size=(3, 2) for images of height=2 and width=2",
+        ),
+    ],
+)
+def test_compute_output_shape_checks_what_the_layer_needs(make, shape, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make().compute_output_shape(shape)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RandomCropOffset(4),
+        lambda: ThumbnailResize(size=8),
+        lambda: JpegCompression(50, method="dct"),
+        lambda: OneOf([GaussianNoise(0.1), RandomCropOffset(5)]),
+    ],
+)
+def test_compute_output_shape_passes_unknown_and_fitting_shapes(make):
+    layer = make()
+    assert layer.compute_output_shape((None, None, None, 3)) == (None, None, None, 3)
+    assert layer.compute_output_shape((None, 9, 9, 3)) == (None, 9, 9, 3)
+    assert layer.compute_output_shape((9, 9, 1)) == (9, 9, 1)
 
 
 def test_crop_offset_too_large_for_the_image():
@@ -896,18 +1006,49 @@ def test_one_of_compiles_with_xla(rng):
     [
         (
             [1],
-            "`weights` must have one entry per perturbation (2). Received: weights=[1]",
+            "`weights` must be a list with one entry per perturbation (2). "
+            "Received: weights=[1]",
         ),
         ((1, 2, 3), "Received: weights=(1, 2, 3)"),
         ([1, -1], "`weights` must be non-negative numbers. Received: weights=[1, -1]"),
         ([1, float("nan")], "`weights` must be non-negative numbers."),
         ([1, "2"], "`weights` must be non-negative numbers."),
         ([0, 0], "`weights` must have a positive sum. Received: weights=[0, 0]"),
+        (
+            np.ones((1, 2)),
+            "`weights` must be a list with one entry per perturbation (2). "
+            "Received: weights=array([[1., 1.]])",
+        ),
     ],
 )
 def test_one_of_weights_validation(weights, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         OneOf([_offsets(0), _offsets(1)], weights=weights)
+
+
+@pytest.mark.parametrize(
+    "weights", [[1e308, 1e308], np.array([2.0, 2.0]), [np.float32(1), 1]]
+)
+def test_one_of_weights_of_any_scale_pick_evenly(weights):
+    # 1e308 + 1e308 overflows float64: the weights are scaled first.
+    batch = 2000
+    layer = OneOf([_offsets(0), _offsets(1)], weights=weights, seed=2)
+    picked = np.round(to_numpy(layer(np.zeros((batch, 1, 1, 1), "float32"))) / 10)
+    share = picked.mean()
+    assert abs(share - 0.5) < 5 * np.sqrt(0.25 / batch)
+    assert layer.choice_weights == (float(weights[0]), float(weights[1]))
+
+
+@pytest.mark.parametrize("cls", [Compose, OneOf])
+def test_a_class_is_not_an_element(cls):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Every element of `perturbations` must be a layer or a callable (an "
+            "instance, not a class). Received: <class "
+        ),
+    ):
+        cls([GaussianNoise(0.1), RandomCropOffset])
 
 
 # ---------------------------------------------------------------------------
