@@ -113,6 +113,18 @@ def train_model(
 
 
 def _mean_and_spread(reports):
+    """The mean and the spread over seeds of each entry of the reports.
+
+    The spread is the population standard deviation (`np.std`, `ddof=0`):
+    `sqrt(mean((v - mean(v)) ** 2))` over the runs, 0.0 for a single run.
+
+    Args:
+        reports: a list of reports (one per seed) with the keys of the first.
+
+    Returns:
+        `(mean, spread)`: two dicts with the first report's keys and Python
+        float values.
+    """
     keys = reports[0].keys()
     mean = {k: float(np.mean([r[k] for r in reports])) for k in keys}
     spread = {k: float(np.std([r[k] for r in reports])) for k in keys}
