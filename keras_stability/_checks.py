@@ -98,3 +98,40 @@ def check_non_negative(value, name):
         f"`{name}` must be a number in [0, {FLOAT32_MAX!r}] (finite in float32). "
         f"Received: {name}={value!r}"
     )
+
+
+def static_shape(x):
+    """The static shape of a tensor as a tuple, `None` for unknown dims.
+
+    `None` for a tensor of unknown rank (possible while tracing with
+    TensorFlow), which the shape checks let pass.
+    """
+    if getattr(x.shape, "rank", 0) is None:
+        return None
+    return tuple(None if dim is None else int(dim) for dim in x.shape)
+
+
+def check_same_shape(**tensors):
+    """Raises unless the static shapes of `tensors` are equal.
+
+    An unknown dimension (`None`, while tracing) matches any size, so the
+    check never stops a model with a variable batch size from building.
+    """
+    shapes = {name: static_shape(tensor) for name, tensor in tensors.items()}
+    known = [shape for shape in shapes.values() if shape is not None]
+
+    def compatible(shape):
+        return len(shape) == len(known[0]) and all(
+            a is None or b is None or a == b
+            for a, b in zip(shape, known[0], strict=True)
+        )
+
+    if not all(compatible(shape) for shape in known):
+        names = [f"`{name}`" for name in shapes]
+        listed = (
+            " and ".join(names)
+            if len(names) == 2
+            else ", ".join(names[:-1]) + " and " + names[-1]
+        )
+        received = ", ".join(f"{name}.shape={shape}" for name, shape in shapes.items())
+        raise ValueError(f"{listed} must have the same shape. Received: {received}")

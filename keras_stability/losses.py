@@ -10,13 +10,17 @@ The ranking losses of `keras_stability.triplet` are re-exported here, so that
 every loss of the library is found in one module.
 """
 
+import re
+
 import keras
 from keras import ops
 
 from keras_stability._checks import check_bool
+from keras_stability._checks import check_same_shape
 from keras_stability.triplet import TripletHardLoss
 from keras_stability.triplet import TripletHingeLoss
 from keras_stability.triplet import TripletSemiHardLoss
+from keras_stability.triplet import _overflow_scale
 from keras_stability.triplet import triplet_hard_loss
 from keras_stability.triplet import triplet_hinge_loss
 from keras_stability.triplet import triplet_semihard_loss
@@ -55,6 +59,25 @@ def _distribution(outputs, log_outputs, from_logits):
     return ops.exp(log_outputs) if from_logits else ops.convert_to_tensor(outputs)
 
 
+def _pair(clean, perturbed):
+    """The two outputs as tensors, after checking that their shapes match."""
+    clean, perturbed = ops.convert_to_tensor(clean), ops.convert_to_tensor(perturbed)
+    check_same_shape(clean=clean, perturbed=perturbed)
+    return clean, perturbed
+
+
+def _expectation(p, values):
+    """`sum_j p_j * values_j` over the last axis, with `0 * values_j = 0`.
+
+    A class of probability exactly 0 adds 0 even where its value is infinite
+    or NaN: logits more than float32's range apart give a log-probability of
+    -inf, and `0 * -inf` (or `-inf - -inf`) would make the sum NaN. The
+    `where` comes before the product so that the gradient stays finite too.
+    """
+    nonzero = ops.not_equal(p, 0)
+    return ops.sum(p * ops.where(nonzero, values, ops.zeros_like(values)), axis=-1)
+
+
 def kl_divergence(clean, perturbed, from_logits=False):
     """KL divergence from the clean to the perturbed predicted distribution.
 
@@ -67,7 +90,9 @@ def kl_divergence(clean, perturbed, from_logits=False):
     The clean distribution comes first: KL(P(y|x) || P(y|x')). With
     `from_logits=True` both log-distributions come from `log_softmax`, so
     logits of +-1e4 give finite values and gradients; probabilities are
-    floored at `keras.config.epsilon()` before the logarithm.
+    floored at `keras.config.epsilon()` before the logarithm. A class of
+    clean probability exactly 0 adds 0, even where logits more than
+    float32's range apart (+-3e38) make its log-probabilities -inf.
 
     Args:
         clean: outputs on the clean input, shape `(..., classes)`.
@@ -78,10 +103,11 @@ def kl_divergence(clean, perturbed, from_logits=False):
     Returns:
         The divergence per sample, shape `clean.shape[:-1]`.
     """
+    clean, perturbed = _pair(clean, perturbed)
     log_p = _log_distribution(clean, from_logits)
     log_q = _log_distribution(perturbed, from_logits)
     p = _distribution(clean, log_p, from_logits)
-    return ops.sum(p * (log_p - log_q), axis=-1)
+    return _expectation(p, log_p - log_q)
 
 
 def cross_entropy(clean, perturbed, from_logits=False):
@@ -96,7 +122,10 @@ def cross_entropy(clean, perturbed, from_logits=False):
 
     It equals `kl_divergence` plus the entropy of the clean distribution, so
     the two differ when the gradient flows through the clean branch: this
-    form also pushes the clean prediction towards confidence.
+    form also pushes the clean prediction towards confidence. A class of
+    clean probability exactly 0 adds 0. Where the true value exceeds
+    float32's range (a perturbed log-probability below -3.4e38, from logits
+    more than that apart) the result is `inf`.
 
     Args:
         clean: outputs on the clean input, shape `(..., classes)`.
@@ -106,10 +135,11 @@ def cross_entropy(clean, perturbed, from_logits=False):
     Returns:
         The cross-entropy per sample, shape `clean.shape[:-1]`.
     """
+    clean, perturbed = _pair(clean, perturbed)
     log_p = _log_distribution(clean, from_logits)
     log_q = _log_distribution(perturbed, from_logits)
     p = _distribution(clean, log_p, from_logits)
-    return -ops.sum(p * log_q, axis=-1)
+    return -_expectation(p, log_q)
 
 
 def jensen_shannon_divergence(clean, perturbed, from_logits=False):
@@ -123,7 +153,8 @@ def jensen_shannon_divergence(clean, perturbed, from_logits=False):
     ```
 
     In nats, so it lies in [0, log 2]. With `from_logits=True`, `log m` is a
-    `logsumexp` of the two log-distributions, finite at extreme logits.
+    `logsumexp` of the two log-distributions, finite at extreme logits; a
+    class of probability exactly 0 adds 0 to its KL term.
 
     Args:
         clean: outputs on the clean input, shape `(..., classes)`.
@@ -133,17 +164,28 @@ def jensen_shannon_divergence(clean, perturbed, from_logits=False):
     Returns:
         The divergence per sample, shape `clean.shape[:-1]`.
     """
+    clean, perturbed = _pair(clean, perturbed)
     log_p = _log_distribution(clean, from_logits)
     log_q = _log_distribution(perturbed, from_logits)
     p = _distribution(clean, log_p, from_logits)
     q = _distribution(perturbed, log_q, from_logits)
     if from_logits:
-        both = ops.stack([log_p, log_q], axis=0)
+        # Where both probabilities are 0 (both log-probabilities may be
+        # -inf), log m is never used: 0 stands in, to keep NaN out of the
+        # logsumexp and its gradient.
+        unused = ops.logical_and(ops.equal(p, 0), ops.equal(q, 0))
+        both = ops.stack(
+            [
+                ops.where(unused, ops.zeros_like(log_p), log_p),
+                ops.where(unused, ops.zeros_like(log_q), log_q),
+            ],
+            axis=0,
+        )
         log_m = ops.logsumexp(both, axis=0) - ops.log(ops.cast(2.0, both.dtype))
     else:
         log_m = _log_distribution((p + q) / 2.0, from_logits=False)
-    kl_pm = ops.sum(p * (log_p - log_m), axis=-1)
-    kl_qm = ops.sum(q * (log_q - log_m), axis=-1)
+    kl_pm = _expectation(p, log_p - log_m)
+    kl_qm = _expectation(q, log_q - log_m)
     return (kl_pm + kl_qm) / 2.0
 
 
@@ -156,6 +198,9 @@ def squared_l2_distance(clean, perturbed):
     d = sum_j (f(x)_j - f(x')_j) ** 2
     ```
 
+    A squared distance above the largest float32, about 3.4e38 (outputs
+    about 1.8e19 apart), is not representable and comes back as `inf`.
+
     Args:
         clean: outputs (e.g. embeddings) on the clean input, `(..., dim)`.
         perturbed: outputs on the perturbed input, same shape.
@@ -163,7 +208,7 @@ def squared_l2_distance(clean, perturbed):
     Returns:
         The squared distance per sample, shape `clean.shape[:-1]`.
     """
-    clean, perturbed = ops.convert_to_tensor(clean), ops.convert_to_tensor(perturbed)
+    clean, perturbed = _pair(clean, perturbed)
     return ops.sum(ops.square(clean - perturbed), axis=-1)
 
 
@@ -178,6 +223,9 @@ def l2_distance(clean, perturbed):
 
     The gradient of the square root at zero distance is taken as zero (not
     NaN), so a perturbation that leaves an output unchanged trains safely.
+    Rows with entries above 2**50 in magnitude are divided by a power of two
+    before squaring and the distance multiplied back, exactly, so that it
+    stays finite wherever it fits float32 (outputs of 1e20, say).
 
     Args:
         clean: outputs (e.g. embeddings) on the clean input, `(..., dim)`.
@@ -186,12 +234,16 @@ def l2_distance(clean, perturbed):
     Returns:
         The distance per sample, shape `clean.shape[:-1]`.
     """
-    squared = squared_l2_distance(clean, perturbed)
+    clean, perturbed = _pair(clean, perturbed)
+    # A power of two per row, 1 for ordinary outputs: see `_overflow_scale`.
+    scale = _overflow_scale([clean, perturbed], axis=-1)
+    squared = squared_l2_distance(clean / scale, perturbed / scale)
     positive = squared > 0
     # The inner `where` keeps sqrt's gradient finite where the outer one
     # discards it.
     safe = ops.where(positive, squared, ops.ones_like(squared))
-    return ops.where(positive, ops.sqrt(safe), ops.zeros_like(squared))
+    distance = ops.sqrt(safe) * ops.squeeze(scale, axis=-1)
+    return ops.where(positive, distance, ops.zeros_like(squared))
 
 
 class _StabilityLoss(keras.losses.Loss):
@@ -437,6 +489,8 @@ _BY_NAME = {
     "squared_l2": SquaredL2Distance,
 }
 _TAKES_LOGITS = (KLDivergence, CrossEntropy, JensenShannonDivergence)
+# The names TensorFlow accepts for a root name scope.
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
 
 
 def get(identifier, from_logits=False):
@@ -446,8 +500,10 @@ def get(identifier, from_logits=False):
         identifier: one of `"kl"`, `"cross_entropy"`, `"jsd"`, `"l2"`,
             `"squared_l2"`; a `keras.losses.Loss` (used as is); or a callable
             `fn(clean, perturbed)` returning a per-sample loss, wrapped in
-            `keras.losses.LossFunctionWrapper` so that it is reduced like a
-            Keras loss.
+            a `keras.losses.Loss` so that it is reduced like a Keras loss.
+            The wrapper is named after the function where its name is a
+            valid TensorFlow name scope, else `"stability_loss"` (for a
+            lambda, say).
         from_logits: passed to the distribution losses built from a name.
             Defaults to `False`.
 
@@ -477,7 +533,11 @@ def get(identifier, from_logits=False):
     if isinstance(identifier, keras.losses.Loss):
         return identifier
     if callable(identifier):
-        name = getattr(identifier, "__name__", "stability_loss")
+        # The name becomes a TensorFlow name scope, which `<lambda>` or
+        # `_private` is not.
+        name = getattr(identifier, "__name__", None)
+        if not isinstance(name, str) or not _SCOPE_NAME.match(name):
+            name = "stability_loss"
         return _StabilityLoss(
             identifier, name=name, reduction="sum_over_batch_size", dtype=None
         )

@@ -20,7 +20,9 @@ from keras import ops
 from keras_stability._backend import scale_for_replicas
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_non_negative
+from keras_stability._checks import check_same_shape
 from keras_stability._checks import is_number
+from keras_stability._checks import static_shape
 
 __all__ = [
     "TripletHardLoss",
@@ -76,6 +78,47 @@ def _as_float(x):
     return x, dtype
 
 
+# Inputs are divided by a power of two before they are squared when their
+# largest magnitude exceeds 2**50: float32 squares overflow from about
+# 1.8e19, and a sum of squares of entries up to 2**50 stays finite for up to
+# 2**24 entries of twice that size.
+_SCALE_EXPONENT_STEP = 50
+_MAX_EXPONENTS = {"float16": 16, "bfloat16": 128, "float32": 128, "float64": 1024}
+
+
+def _overflow_scale(tensors, axis=None):
+    """A power of two `s` such that `tensors / s` are safe to square and sum.
+
+    `s` is exactly 1 wherever the largest magnitude of `tensors` (over
+    `axis`, kept as a dimension of size 1; over everything when `None`) is at
+    most 2**50, so ordinary inputs are computed bit for bit as without it.
+    Above, `s` is 2**50 or 2**100 (float32), which leaves magnitudes of at
+    most 2**50. Dividing by a power of two and multiplying back is exact, so
+    large inputs are computed as float32 would with an unbounded exponent.
+    `s` is built from constants: no gradient flows through it.
+    """
+    keepdims = axis is not None
+    magnitude = None
+    for tensor in tensors:
+        largest = ops.max(ops.abs(tensor), axis=axis, keepdims=keepdims, initial=0.0)
+        magnitude = largest if magnitude is None else ops.maximum(magnitude, largest)
+    dtype = keras.backend.standardize_dtype(magnitude.dtype)
+    scale = ops.ones_like(magnitude)
+    for exponent in range(
+        _SCALE_EXPONENT_STEP, _MAX_EXPONENTS.get(dtype, 128), _SCALE_EXPONENT_STEP
+    ):
+        power = ops.convert_to_tensor(2.0**exponent, dtype=dtype)
+        scale = ops.where(ops.greater(magnitude, power), power, scale)
+    return scale
+
+
+def _rescale(x, scale, degree):
+    """`x * scale**degree`, without forming `scale**degree`, which may overflow."""
+    for _ in range(degree):
+        x = x * scale
+    return x
+
+
 def _safe_sqrt(squared, zero):
     """`sqrt(squared)`, with value and gradient 0 where `zero` is true.
 
@@ -112,6 +155,12 @@ def pairwise_distance(embeddings, distance="L2"):
     embeddings to keep it. The mining losses are not affected: they compute
     the matrix of float32 embeddings.
 
+    Embeddings above 2**50 in magnitude are divided by a power of two before
+    the Gram matrix, and the distances multiplied back, which is exact: the
+    L2 and angular distances of embeddings of 1e20, whose squares overflow
+    float32, are as accurate as those of ordinary ones. A squared-L2
+    distance above the largest float32 (about 3.4e38) comes back as `inf`.
+
     Formula:
 
     ```
@@ -139,10 +188,47 @@ def pairwise_distance(embeddings, distance="L2"):
     """
     _validate_choice("distance", distance, PAIRWISE_DISTANCES)
     embeddings, output_dtype = _as_float(embeddings)
+    _check_embeddings(embeddings, "embeddings")
+    scale = _overflow_scale([embeddings])
+    distances = _plain_pairwise_distance(embeddings / scale, distance)
+    return ops.cast(_rescale(distances, scale, _DEGREES[distance]), output_dtype)
+
+
+# The degree of each distance as a function of the embeddings: scaling the
+# embeddings by `s` scales the distance by `s**degree`.
+_DEGREES = {
+    "L2": 1,
+    "squared-L2": 2,
+    "angular": 0,
+    "l2": 1,
+    "squared_l2": 2,
+    "cosine": 0,
+}
+
+
+def _check_embeddings(embeddings, name):
+    shape = static_shape(embeddings)
+    if shape is not None and len(shape) != 2:
+        raise ValueError(
+            f"`{name}` must be embeddings of shape (batch, dim). "
+            f"Received: {name}.shape={shape}"
+        )
+
+
+def _plain_pairwise_distance(embeddings, distance):
+    """The distance matrix of embeddings of magnitude at most 2**50.
+
+    Cast to the embeddings' dtype: under PyTorch, Keras returns float32
+    from `maximum` of a float64 tensor and a Python float.
+    """
+    return ops.cast(_gram_distance(embeddings, distance), embeddings.dtype)
+
+
+def _gram_distance(embeddings, distance):
     if distance == "angular":
         normalized = _l2_normalize(embeddings)
         cosine = ops.matmul(normalized, ops.transpose(normalized))
-        return ops.cast(ops.maximum(1.0 - cosine, 0.0), output_dtype)
+        return ops.maximum(1.0 - cosine, 0.0)
 
     squared_norms = ops.sum(ops.square(embeddings), axis=1, keepdims=True)
     squared = (
@@ -154,17 +240,9 @@ def pairwise_distance(embeddings, distance="L2"):
     indices = ops.arange(ops.shape(embeddings)[0])
     diagonal = ops.equal(ops.expand_dims(indices, 1), ops.expand_dims(indices, 0))
     if distance == "squared-L2":
-        distances = ops.where(diagonal, ops.zeros_like(squared), squared)
-    else:
-        zero = ops.logical_or(diagonal, ops.less_equal(squared, 0.0))
-        distances = _safe_sqrt(squared, zero)
-    return ops.cast(distances, output_dtype)
-
-
-def _distance_matrix(embeddings, distance_metric):
-    if callable(distance_metric):
-        return ops.convert_to_tensor(distance_metric(embeddings))
-    return pairwise_distance(embeddings, distance=distance_metric)
+        return ops.where(diagonal, ops.zeros_like(squared), squared)
+    zero = ops.logical_or(diagonal, ops.less_equal(squared, 0.0))
+    return _safe_sqrt(squared, zero)
 
 
 def _masked_maximum(data, mask, axis=1):
@@ -190,17 +268,58 @@ def _masked_minimum(data, mask, axis=1):
     )
 
 
+def _check_labelled_embeddings(y_true, y_pred):
+    """Raises unless `y_pred` is a non-empty `(batch, dim)` with a label each."""
+    _check_embeddings(y_pred, "y_pred")
+    labels_shape, embeddings_shape = static_shape(y_true), static_shape(y_pred)
+    batch = None if embeddings_shape is None else embeddings_shape[0]
+    if batch == 0:
+        raise ValueError(
+            "`y_pred` must hold at least one embedding. "
+            f"Received: y_pred.shape={embeddings_shape}"
+        )
+    if labels_shape is None:
+        return
+    labels_batch = labels_shape[0] if labels_shape else None
+    if (
+        not labels_shape
+        or (None not in (labels_batch, batch) and labels_batch != batch)
+        or any(dim not in (1, None) for dim in labels_shape[1:])
+    ):
+        raise ValueError(
+            "`y_true` must hold one label per embedding of `y_pred`: shape "
+            "(batch,) or (batch, 1). Received: "
+            f"y_true.shape={labels_shape}, y_pred.shape={embeddings_shape}"
+        )
+
+
 def _labelled_distances(y_true, y_pred, distance_metric):
-    """Returns (distances, same-label matrix, off-diagonal mask, output dtype)."""
+    """The distance matrix of the embeddings `y_pred`, and what to mine it with.
+
+    Returns (distances, scale, degree, same-label matrix, off-diagonal mask,
+    output dtype). For the built-in metrics, `distances` are those of
+    `y_pred / scale` (see `_overflow_scale`): the true distances are
+    `distances * scale**degree`, and differences of distances are scaled
+    back after the subtraction, so that they stay finite when the distances
+    themselves overflow. A callable metric gets `y_pred` as is, with scale
+    `None`.
+    """
+    y_true = ops.convert_to_tensor(y_true)
     embeddings, output_dtype = _as_float(y_pred)
-    distances = _distance_matrix(embeddings, distance_metric)
-    labels = ops.reshape(ops.convert_to_tensor(y_true), (-1, 1))
+    _check_labelled_embeddings(y_true, embeddings)
+    if callable(distance_metric):
+        scale, degree = None, 0
+        distances = ops.convert_to_tensor(distance_metric(embeddings))
+    else:
+        scale, degree = _overflow_scale([embeddings]), _DEGREES[distance_metric]
+        distances = _plain_pairwise_distance(embeddings / scale, distance_metric)
+    labels = ops.reshape(y_true, (-1, 1))
     same_label = ops.equal(labels, ops.transpose(labels))
     indices = ops.arange(ops.shape(labels)[0])
     off_diagonal = ops.not_equal(
         ops.expand_dims(indices, 1), ops.expand_dims(indices, 0)
     )
-    return distances, same_label, off_diagonal, output_dtype
+    return distances, scale, degree, same_label, off_diagonal, output_dtype
 
 
 def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
@@ -212,6 +331,12 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
     (Zheng et al., 2016) adds its stability term to. The Euclidean distance
     has value and gradient 0 for identical embeddings. float16 and bfloat16
     inputs are computed in float32 and the result is cast back.
+
+    A triplet with entries above 2**50 in magnitude is computed divided by a
+    power of two, exactly, and the gap `D(a, p) - D(a, n)` is multiplied
+    back before the margin is added: the loss is finite wherever it fits
+    float32, even when the squared distances do not (embeddings of 1e20),
+    and `inf`, never NaN, where it does not.
 
     Formula:
 
@@ -257,6 +382,12 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
     anchor, output_dtype = _as_float(anchor)
     positive = ops.cast(positive, anchor.dtype)
     negative = ops.cast(negative, anchor.dtype)
+    check_same_shape(anchor=anchor, positive=positive, negative=negative)
+    # Each triplet is computed divided by a power of two, 1 for ordinary
+    # inputs, so that no square overflows; see `_overflow_scale`.
+    scale = _overflow_scale([anchor, positive, negative], axis=-1)
+    anchor, positive, negative = anchor / scale, positive / scale, negative / scale
+    scale = ops.squeeze(scale, axis=-1)
 
     def pair_distance(x, y):
         if distance == "cosine":
@@ -267,11 +398,19 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
         return _safe_sqrt(squared, ops.less_equal(squared, 0.0))
 
     margin = ops.cast(margin, anchor.dtype)
-    per_triplet = ops.maximum(
-        margin + pair_distance(anchor, positive) - pair_distance(anchor, negative),
-        0.0,
+    to_positive = pair_distance(anchor, positive)
+    to_negative = pair_distance(anchor, negative)
+    # For scaled triplets the gap is scaled back before the margin is added:
+    # the distances alone may overflow where their difference does not.
+    # (`ops.add`, not `+`: `margin` is a backend tensor, which JAX does not
+    # add to a symbolic KerasTensor.)
+    scaled_gap = _rescale(to_positive - to_negative, scale, _DEGREES[distance])
+    hinge = ops.where(
+        ops.greater(scale, 1.0),
+        ops.add(margin, scaled_gap),
+        ops.subtract(ops.add(margin, to_positive), to_negative),
     )
-    return ops.cast(per_triplet, output_dtype)
+    return ops.cast(ops.maximum(hinge, 0.0), output_dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
@@ -298,7 +437,11 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
       `margin`.
 
     float16 and bfloat16 embeddings are computed in float32 and the loss is
-    cast back to the embeddings' dtype.
+    cast back to the embeddings' dtype. Embeddings above 2**50 in magnitude
+    are mined divided by a power of two, exactly, and each gap
+    `D(a, p) - D(a, n)` is multiplied back before the margin is added: the
+    loss is finite wherever it fits float32 (embeddings of 1e20, say), and
+    `inf`, never NaN, where it does not (squared-L2 gaps above 3.4e38).
 
     Formula:
 
@@ -343,8 +486,8 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
     _validate_choice(
         "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
     )
-    distances, same_label, off_diagonal, output_dtype = _labelled_distances(
-        y_true, y_pred, distance_metric
+    distances, scale, degree, same_label, off_diagonal, output_dtype = (
+        _labelled_distances(y_true, y_pred, distance_metric)
     )
     dtype = distances.dtype
     different_label = ops.logical_not(same_label)
@@ -369,10 +512,21 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
 
     margin = ops.cast(margin, dtype)
     loss_matrix = margin + distances - semi_hard_negative
-    positives = ops.cast(ops.logical_and(same_label, off_diagonal), dtype)
-    loss = ops.divide_no_nan(
-        ops.sum(ops.maximum(loss_matrix * positives, 0.0)), ops.sum(positives)
+    if scale is not None:
+        # Scaled-down embeddings: the gap is scaled back before the margin is
+        # added (the distances alone may overflow). Ordinary ones, of scale
+        # 1, keep the expression above.
+        scaled_gap = _rescale(distances - semi_hard_negative, scale, degree)
+        loss_matrix = ops.where(
+            ops.greater(scale, 1.0), margin + scaled_gap, loss_matrix
+        )
+    is_positive = ops.logical_and(same_label, off_diagonal)
+    positives = ops.cast(is_positive, dtype)
+    # A `where`, not a product with the mask: an infinite hinge times 0 is NaN.
+    hinges = ops.maximum(
+        ops.where(is_positive, loss_matrix, ops.zeros_like(loss_matrix)), 0.0
     )
+    loss = ops.divide_no_nan(ops.sum(hinges), ops.sum(positives))
     return ops.cast(loss, output_dtype)
 
 
@@ -399,7 +553,11 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     The soft version uses `softplus`, which equals TensorFlow Addons'
     `log1p(exp(.))` but stays finite where that overflows (a distance gap
     above about 88 in float32). float16 and bfloat16 embeddings are computed
-    in float32 and the loss is cast back to the embeddings' dtype.
+    in float32 and the loss is cast back to the embeddings' dtype. Embeddings
+    above 2**50 in magnitude are mined divided by a power of two, exactly,
+    and each gap is multiplied back: the loss is finite wherever it fits
+    float32 (embeddings of 1e20, say), and `inf`, never NaN, where it does
+    not (squared-L2 gaps above 3.4e38).
 
     Formula:
 
@@ -446,8 +604,8 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     _validate_choice(
         "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
     )
-    distances, same_label, off_diagonal, output_dtype = _labelled_distances(
-        y_true, y_pred, distance_metric
+    distances, scale, degree, same_label, off_diagonal, output_dtype = (
+        _labelled_distances(y_true, y_pred, distance_metric)
     )
     dtype = distances.dtype
     negatives = ops.cast(ops.logical_not(same_label), dtype)
@@ -455,6 +613,8 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     hardest_negative = _masked_minimum(distances, negatives, axis=1)
     hardest_positive = _masked_maximum(distances, positives, axis=1)
     gap = hardest_positive - hardest_negative
+    if scale is not None:
+        gap = _rescale(gap, scale, degree)
     if soft:
         per_anchor = ops.softplus(gap)
     else:
@@ -559,6 +719,12 @@ class TripletHingeLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         del y_true
+        shape = static_shape(y_pred)
+        if shape is not None and (len(shape) != 3 or shape[1] not in (3, None)):
+            raise ValueError(
+                "`y_pred` must stack (anchor, positive, negative) along axis 1: "
+                f"shape (batch, 3, dim). Received: y_pred.shape={shape}"
+            )
         return triplet_hinge_loss(
             y_pred[:, 0],
             y_pred[:, 1],

@@ -1,5 +1,7 @@
 """Stability losses against NumPy references written here."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -362,3 +364,233 @@ def test_name_reduction_and_dtype_pass_through_and_round_trip(cls, logits):
 )
 def test_docstring_example_runs(name, run_example):
     run_example(getattr(losses, name))
+
+
+# ---------------------------------------------------------------------------
+# Callables as stability losses, extreme inputs and shape checks.
+
+
+def value_and_gradient(fn, x):
+    """`fn(x)`, a scalar, and its gradient with respect to `x`, on any backend."""
+    x = np.asarray(x)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        variable = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            value = fn(variable)
+        return float(value), tape.gradient(value, variable).numpy()
+    if backend == "jax":
+        import jax
+
+        value, gradient = jax.value_and_grad(fn)(jax.numpy.asarray(x))
+        return float(value), np.asarray(gradient)
+    import torch
+
+    tensor = torch.tensor(x, requires_grad=True)
+    value = fn(tensor)
+    value.backward()
+    return float(value.detach()), tensor.grad.numpy()
+
+
+def _private_term(clean, perturbed):
+    return ops.sum(ops.abs(clean - perturbed), axis=-1)
+
+
+def l1_term(clean, perturbed):
+    return ops.sum(ops.abs(clean - perturbed), axis=-1)
+
+
+def test_get_names_a_callable_only_by_a_valid_scope_name():
+    # TensorFlow refuses "<lambda>" and "_private_term" as root name scopes.
+    assert losses.get(lambda a, b: a - b).name == "stability_loss"
+    assert losses.get(_private_term).name == "stability_loss"
+    assert losses.get(l1_term).name == "l1_term"
+
+
+def test_fit_with_a_lambda_stability_loss():
+    from keras_stability import StabilityModel
+
+    # Dense(2) without bias and a perturbation adding 1 to every input:
+    # f(x') - f(x) = 1 @ W, the column sums of W, (3, -0.5), for every
+    # sample, so the L1 term is 3 + 0.5 = 3.5.
+    kernel = np.array([[1.0, -2.0], [3.0, 0.5], [-1.0, 1.0]], "float32")
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(
+        2, use_bias=False, kernel_initializer=keras.initializers.Constant(kernel)
+    )(inputs)
+    model = StabilityModel(
+        inputs,
+        outputs,
+        perturbation=lambda x: x + 1.0,
+        stability_loss=lambda clean, perturbed: ops.sum(
+            ops.abs(clean - perturbed), axis=-1
+        ),
+        seed=0,
+    )
+    term = model.stability_loss
+    assert term.__name__ == "<lambda>"
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    history = model.fit(x, epochs=1, batch_size=4, verbose=0)
+    reported = history.history["stability_loss"][0]
+    assert reported == pytest.approx(3.5, rel=1e-6)
+    clean = model.predict(x, verbose=0)
+    perturbed = model.predict(x + 1.0, verbose=0)
+    by_lambda = float(np.mean(ops.convert_to_numpy(term(clean, perturbed))))
+    assert reported == pytest.approx(by_lambda, rel=1e-6)
+
+
+# Logits more than float32's range apart: log_softmax gives -inf, and the
+# probability of those classes is exactly 0.
+_HUGE_CLEAN = np.array([[3e38, -3e38, 0.0], [3e38, -3e38, 0.0]], "float32")
+_HUGE_PERTURBED = np.array([[0.0, -3e38, 3e38], [3e38, -3e38, 0.0]], "float32")
+
+
+def test_distribution_losses_at_logits_beyond_float32_range():
+    # In float64 the log-softmax is exact here: row 0 has clean p = (1, 0, 0)
+    # and perturbed log q = (-3e38, -6e38, 0); row 1 is the same on both.
+    log_p = _np_log_softmax(_HUGE_CLEAN.astype("float64"))
+    log_q = _np_log_softmax(_HUGE_PERTURBED.astype("float64"))
+    p = np.exp(log_p)
+    # Over the classes of nonzero p (0 log 0 = 0), from the float64 logs.
+    kl = np.array(
+        [sum(p[i][p[i] > 0] * (log_p[i] - log_q[i])[p[i] > 0]) for i in range(2)]
+    )
+    ce = np.array([-sum(p[i][p[i] > 0] * log_q[i][p[i] > 0]) for i in range(2)])
+    logit = float(np.float32(3e38))  # the float32 nearest to 3e38
+    np.testing.assert_array_equal(kl, [logit, 0.0])
+    np.testing.assert_array_equal(ce, [logit, 0.0])
+    got = ops.convert_to_numpy(
+        losses.kl_divergence(_HUGE_CLEAN, _HUGE_PERTURBED, from_logits=True)
+    )
+    np.testing.assert_allclose(got, kl, rtol=1e-6)
+    # Disjoint one-hot rows: log 2; equal rows: 0.
+    jsd = ops.convert_to_numpy(
+        losses.jensen_shannon_divergence(_HUGE_CLEAN, _HUGE_PERTURBED, from_logits=True)
+    )
+    np.testing.assert_allclose(jsd, [np.log(2.0), 0.0], atol=1e-7)
+    # Cross-entropy: -log q of the clean class, 3e38 and 0; the entropy of a
+    # one-hot p is 0.
+    ce_reference = ce
+    ce = ops.convert_to_numpy(
+        losses.cross_entropy(_HUGE_CLEAN, _HUGE_PERTURBED, from_logits=True)
+    )
+    np.testing.assert_allclose(ce, ce_reference, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [losses.kl_divergence, losses.cross_entropy, losses.jensen_shannon_divergence],
+)
+def test_gradients_at_logits_beyond_float32_range_are_finite(fn):
+    def total(perturbed):
+        return ops.sum(fn(_HUGE_CLEAN, perturbed, from_logits=True))
+
+    value, gradient = value_and_gradient(total, _HUGE_PERTURBED)
+    assert np.isfinite(value)
+    assert np.all(np.isfinite(gradient))
+    if fn is not losses.jensen_shannon_divergence:
+        # d KL / d logits_q = d CE / d logits_q = softmax(q) - p.
+        expected = _np_softmax(_HUGE_PERTURBED.astype("float64")) - _np_softmax(
+            _HUGE_CLEAN.astype("float64")
+        )
+        np.testing.assert_allclose(gradient, expected, atol=1e-7)
+
+    def total_clean(clean):
+        return ops.sum(fn(clean, _HUGE_PERTURBED, from_logits=True))
+
+    value, gradient = value_and_gradient(total_clean, _HUGE_CLEAN)
+    assert np.isfinite(value)
+    assert np.all(np.isfinite(gradient))
+
+
+def test_l2_distance_of_huge_outputs():
+    # Squares of 1e20 overflow float32; the distances, 5e20 and 0, do not.
+    clean = np.array([[0.0, 0.0], [1e20, -1e20]], "float32")
+    perturbed = np.array([[3e20, 4e20], [1e20, -1e20]], "float32")
+    expected = np.sqrt(
+        ((clean.astype("float64") - perturbed.astype("float64")) ** 2).sum(axis=-1)
+    )
+    got = ops.convert_to_numpy(losses.l2_distance(clean, perturbed))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert float(losses.L2Distance()(clean, perturbed)) == pytest.approx(
+        expected.mean(), rel=1e-6
+    )
+    # Outputs 3.4e38 apart: the distance itself fits float32.
+    far = ops.convert_to_numpy(
+        losses.l2_distance(
+            np.array([[1.7e38, 0.0]], "float32"), np.array([[-1.7e38, 0.0]], "float32")
+        )
+    )
+    np.testing.assert_allclose(far, [3.4e38], rtol=1e-6)
+
+    # d||b - a|| / db = (b - a) / ||b - a||; 0 at distance 0.
+    def total(b):
+        return ops.sum(losses.l2_distance(clean, b))
+
+    value, gradient = value_and_gradient(total, perturbed)
+    assert value == pytest.approx(5e20, rel=1e-6)
+    np.testing.assert_allclose(gradient, [[0.6, 0.8], [0.0, 0.0]], atol=1e-7)
+
+
+def test_squared_l2_distance_beyond_float32_is_inf_not_nan():
+    # The documented limit: 25e40 does not fit float32.
+    clean = np.array([[0.0, 0.0], [1.0, 2.0]], "float32")
+    perturbed = np.array([[3e20, 4e20], [4.0, 6.0]], "float32")
+    got = ops.convert_to_numpy(losses.squared_l2_distance(clean, perturbed))
+    np.testing.assert_array_equal(got, [np.inf, 25.0])
+
+
+_SHAPE_MESSAGE = (
+    "`clean` and `perturbed` must have the same shape. "
+    "Received: clean.shape=(2, 3), perturbed.shape=(1, 3)"
+)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a, b: losses.kl_divergence(a, b, from_logits=True),
+        lambda a, b: losses.cross_entropy(a, b),
+        lambda a, b: losses.jensen_shannon_divergence(a, b, from_logits=True),
+        losses.l2_distance,
+        losses.squared_l2_distance,
+        losses.KLDivergence(from_logits=True),
+        losses.CrossEntropy(),
+        losses.JensenShannonDivergence(),
+        losses.L2Distance(),
+        losses.SquaredL2Distance(),
+    ],
+    ids=[
+        "kl_divergence",
+        "cross_entropy",
+        "jensen_shannon_divergence",
+        "l2_distance",
+        "squared_l2_distance",
+        "KLDivergence",
+        "CrossEntropy",
+        "JensenShannonDivergence",
+        "L2Distance",
+        "SquaredL2Distance",
+    ],
+)
+def test_clean_and_perturbed_must_have_the_same_shape(fn):
+    clean = np.full((2, 3), 1.0 / 3.0, "float32")
+    perturbed = np.full((1, 3), 1.0 / 3.0, "float32")
+    with pytest.raises(ValueError, match=f"^{re.escape(_SHAPE_MESSAGE)}$"):
+        fn(clean, perturbed)
+
+
+def test_unknown_dimensions_pass_the_shape_check():
+    # While tracing, the batch dimension is unknown: it matches any size.
+    clean = keras.KerasTensor((None, 3))
+    for perturbed in (keras.KerasTensor((None, 3)), keras.KerasTensor((4, 3))):
+        for fn in (losses.kl_divergence, losses.l2_distance):
+            assert len(fn(clean, perturbed).shape) == 1
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Received: clean.shape=(None, 3), perturbed.shape=(None, 4)"),
+    ):
+        losses.kl_divergence(clean, keras.KerasTensor((None, 4)))

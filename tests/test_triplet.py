@@ -82,7 +82,9 @@ def np_semihard(labels, distances, margin):
                 # No negative at all: TF Addons' masked maximum of an empty
                 # set is the minimum of the whole row.
                 negative = min(distances[a])
-            total += max(margin + positive - negative, 0.0)
+            # The gap first: with distances of 1e40, margin + D(a, p) would
+            # round the margin away even in float64.
+            total += max(margin + (positive - negative), 0.0)
     return total / pairs if pairs else 0.0
 
 
@@ -113,7 +115,8 @@ def np_hinge(anchor, positive, negative, margin, distance):
     return np.array(
         [
             max(
-                margin + np_distance(a, p, distance) - np_distance(a, n_, distance),
+                # The gap first, as in np_semihard.
+                margin + (np_distance(a, p, distance) - np_distance(a, n_, distance)),
                 0.0,
             )
             for a, p, n_ in zip(anchor, positive, negative, strict=True)
@@ -996,3 +999,283 @@ def test_soft_validation():
 @pytest.mark.parametrize("name", triplet.__all__)
 def test_docstring_example_runs(name, run_example):
     run_example(getattr(triplet, name))
+
+
+# ----------------------------------------------------------- huge embeddings
+
+# float32's largest value; a float64 reference above it is inf in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def as_float32_value(reference):
+    """A float64 reference as float32 gives it: inf past the largest float32."""
+    reference = np.asarray(reference, np.float64)
+    return np.where(
+        np.abs(reference) > FLOAT32_MAX, np.copysign(np.inf, reference), reference
+    )
+
+
+def value_and_gradient(fn, x):
+    """`fn(x)`, a scalar, and its gradient with respect to `x`, on any backend."""
+    x = np.asarray(x)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        variable = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            value = fn(variable)
+        return float(value), tape.gradient(value, variable).numpy()
+    if backend == "jax":
+        import jax
+
+        value, gradient = jax.value_and_grad(fn)(jax.numpy.asarray(x))
+        return float(value), np.asarray(gradient)
+    import torch
+
+    tensor = torch.tensor(x, requires_grad=True)
+    value = fn(tensor)
+    value.backward()
+    return float(value.detach()), tensor.grad.numpy()
+
+
+@pytest.mark.parametrize("distance", ["l2", "squared_l2", "cosine"])
+def test_hinge_of_huge_embeddings_matches_float64(distance):
+    # Squares of 1e20 overflow float32 (inf - inf was NaN). Row 0 is the
+    # reported case; in row 1 the negative is closer; in row 2 the squared
+    # distances, 2e40, do not fit float32 but their difference, 0, does:
+    # the squared_l2 loss is the margin. Row 3 reaches float32's limit.
+    anchor = np.array([[1e20, 0], [1e20, 0], [1e20, 0], [3e38, 0]], "float32")
+    positive = np.array([[0, 1e20], [-1e20, 0], [0, 1e20], [-3e38, 0]], "float32")
+    negative = np.array([[-1e20, 0], [0, 1e20], [0, -1e20], [-3e38, 1]], "float32")
+    expected = as_float32_value(np_hinge(anchor, positive, negative, 0.5, distance))
+    got = as_numpy(
+        triplet_hinge_loss(anchor, positive, negative, margin=0.5, distance=distance)
+    )
+    assert not np.any(np.isnan(got))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    if distance == "l2":
+        # Row 1: 0.5 + 2e20 - sqrt(2) 1e20; row 3: 0.5 + 6e38 - 6e38.
+        assert np.isfinite(got).all() and got[1] == pytest.approx(5.8579e19, rel=1e-4)
+    if distance == "squared_l2":
+        # Row 1: 0.5 + 4e40 - 2e40 does not fit float32: honestly inf.
+        np.testing.assert_array_equal(got[[0, 2]], [0.0, 0.5])
+        assert got[1] == np.inf
+    stacked = np.stack([anchor, positive, negative], axis=1)
+    per_triplet = TripletHingeLoss(margin=0.5, distance=distance, reduction=None)
+    np.testing.assert_allclose(
+        as_numpy(per_triplet(np.zeros(4), stacked)), expected, rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("distance", ["l2", "squared_l2", "cosine"])
+def test_hinge_gradients_of_huge_embeddings(rng, distance):
+    # Scaling every embedding by a power of two c with margin 0 scales the
+    # loss by c**degree and its gradient by c**(degree - 1), and float32
+    # rounding commutes with powers of two. c = 2**66 (7.4e19): squares
+    # overflow float32; 2**60 for squared_l2, whose loss would not fit.
+    degree = {"l2": 1, "squared_l2": 2, "cosine": 0}[distance]
+    c = 2.0**60 if degree == 2 else 2.0**66
+    anchor, positive, negative = rng.normal(size=(3, 6, 4)).astype("float32")
+
+    def total(scale):
+        def fn(a):
+            return ops.sum(
+                triplet_hinge_loss(a, positive * scale, negative * scale, 0.0, distance)
+            )
+
+        return fn
+
+    value, gradient = value_and_gradient(total(1.0), anchor)
+    assert value > 0.0
+    huge_value, huge_gradient = value_and_gradient(total(c), anchor * c)
+    assert np.isfinite(huge_value) and np.all(np.isfinite(huge_gradient))
+    np.testing.assert_allclose(huge_value, value * c**degree, rtol=1e-6)
+    np.testing.assert_allclose(
+        huge_gradient, gradient * c ** (degree - 1), rtol=1e-5, atol=1e-30
+    )
+
+
+def test_pairwise_distance_of_huge_embeddings(rng):
+    embeddings = (rng.normal(size=(6, 3)) * 1e20).astype("float32")
+    for metric in ("L2", "angular"):
+        got = as_numpy(pairwise_distance(embeddings, distance=metric))
+        expected = np_distance_matrix(embeddings, metric)
+        assert np.all(np.isfinite(got))
+        # As for ordinary embeddings (test_pairwise_distance_matches_loops),
+        # relative to the scale of the embeddings.
+        scale = 1e20 if metric == "L2" else 1.0
+        np.testing.assert_allclose(got / scale, expected / scale, atol=1e-5, rtol=1e-5)
+    # Squared distances of about 1e40 do not fit float32: inf, not NaN.
+    squared = as_numpy(pairwise_distance(embeddings, distance="squared-L2"))
+    np.testing.assert_array_equal(squared, np.where(np.eye(6) > 0, 0.0, np.inf))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_mining_losses_of_huge_embeddings_match_reference(batch, metric):
+    labels, embeddings = batch
+    huge = embeddings * np.float32(1e20)
+    distances = reference_distances(huge, metric)
+    cases = [
+        (
+            triplet_semihard_loss(labels, huge, distance_metric=metric),
+            np_semihard(labels, distances, 1.0),
+        ),
+        (
+            triplet_hard_loss(labels, huge, distance_metric=metric),
+            np_hard(labels, distances, 1.0),
+        ),
+        (
+            triplet_hard_loss(labels, huge, soft=True, distance_metric=metric),
+            np_hard(labels, distances, 1.0, soft=True),
+        ),
+    ]
+    for got, expected in cases:
+        got = as_numpy(got)
+        assert not np.isnan(got)
+        # squared-L2 gaps of about 1e40 do not fit float32: inf.
+        np.testing.assert_allclose(got, as_float32_value(expected), rtol=1e-4)
+    if metric == "squared-L2":
+        assert as_numpy(cases[1][0]) == np.inf
+
+
+def test_squared_l2_mining_beyond_float32_by_hand():
+    # Points x = 0, 2e19, -sqrt(2) 1e19 with labels [0, 0, 1]: squared
+    # distances D01 = 4e38 and D12 = 1.17e39 overflow float32 (the Gram
+    # matrix gave inf - inf = NaN), D02 = 2e38 does not. Margin 0.6:
+    #   hard, anchor 0: D01 - D02 = 2e38 -> 0.6 + 2e38;
+    #         anchor 1: D10 - D12 < 0 -> 0;
+    #         anchor 2: no positive, 0 - D20 < 0 -> 0. Mean: (0.6 + 2e38) / 3.
+    #   semi-hard, (0, 1): no negative farther than D01, the farthest is
+    #         D02 -> 0.6 + 2e38; (1, 0): D12 is farther -> 0. Mean: / 2.
+    embeddings = np.array([[0.0], [2e19], [-math.sqrt(2.0) * 1e19]], "float32")
+    labels = np.array([0, 0, 1])
+    distances = np_distance_matrix(embeddings, "squared-L2")
+    assert distances[0, 1] > FLOAT32_MAX > distances[0, 2]
+    gap = distances[0, 1] - distances[0, 2]
+    assert np_hard(labels, distances, 0.6) == pytest.approx((0.6 + gap) / 3)
+    assert np_semihard(labels, distances, 0.6) == pytest.approx((0.6 + gap) / 2)
+    hard = triplet_hard_loss(
+        labels, embeddings, margin=0.6, distance_metric="squared-L2"
+    )
+    semihard = triplet_semihard_loss(
+        labels, embeddings, margin=0.6, distance_metric="squared-L2"
+    )
+    np.testing.assert_allclose(as_numpy(hard), (0.6 + gap) / 3, rtol=1e-6)
+    np.testing.assert_allclose(as_numpy(semihard), (0.6 + gap) / 2, rtol=1e-6)
+    # Only anchor 0's hinge is active: the gradient of the hard loss is that
+    # of (D01 - D02) / 3 = ((x0 - x1)**2 - (x0 - x2)**2) / 3.
+    value, gradient = value_and_gradient(
+        lambda x: triplet_hard_loss(labels, x, 0.6, distance_metric="squared-L2"),
+        embeddings,
+    )
+    x0, x1, x2 = embeddings[:, 0].astype(np.float64)
+    expected = np.array([[2 * (x2 - x1)], [2 * (x1 - x0)], [2 * (x0 - x2)]]) / 3
+    assert value == pytest.approx((0.6 + gap) / 3, rel=1e-6)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_mining_gradients_of_huge_embeddings(batch, metric):
+    # With margin 0 (and no soft margin) the losses are homogeneous of the
+    # distance's degree: scaling the embeddings by a power of two c scales
+    # the loss by c**degree and its gradient by c**(degree - 1), as in
+    # test_hinge_gradients_of_huge_embeddings.
+    labels, embeddings = batch
+    degree = {"L2": 1, "squared-L2": 2, "angular": 0}[metric]
+    c = 2.0**60 if degree == 2 else 2.0**66
+    for loss_fn in (
+        lambda x: triplet_semihard_loss(labels, x, 0.0, metric),
+        lambda x: triplet_hard_loss(labels, x, 0.0, distance_metric=metric),
+    ):
+        value, gradient = value_and_gradient(loss_fn, embeddings)
+        huge_value, huge_gradient = value_and_gradient(loss_fn, embeddings * c)
+        assert np.isfinite(huge_value) and np.all(np.isfinite(huge_gradient))
+        np.testing.assert_allclose(huge_value, value * c**degree, rtol=1e-5)
+        np.testing.assert_allclose(
+            huge_gradient, gradient * c ** (degree - 1), rtol=1e-4, atol=1e-30
+        )
+
+
+# ------------------------------------------------------------------- shapes
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (4, 4, 5), (4, 2, 5), (4,)])
+def test_hinge_class_requires_stacked_triplets(shape):
+    message = (
+        "`y_pred` must stack (anchor, positive, negative) along axis 1: "
+        f"shape (batch, 3, dim). Received: y_pred.shape={shape}"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        TripletHingeLoss()(np.zeros(4), np.zeros(shape, "float32"))
+
+
+def test_hinge_requires_equal_shapes():
+    message = (
+        "`anchor`, `positive` and `negative` must have the same shape. "
+        "Received: anchor.shape=(2, 2), positive.shape=(1, 2), "
+        "negative.shape=(2, 2)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        triplet_hinge_loss(np.zeros((2, 2)), np.zeros((1, 2)), np.zeros((2, 2)))
+    # An unknown (traced) batch dimension matches any size.
+    per_triplet = triplet_hinge_loss(
+        keras.KerasTensor((None, 2)),
+        keras.KerasTensor((None, 2)),
+        keras.KerasTensor((None, 2)),
+    )
+    assert tuple(per_triplet.shape) == (None,)
+
+
+@pytest.mark.parametrize(
+    "labels_shape, embeddings_shape, message",
+    [
+        (
+            (3,),
+            (4, 2),
+            "`y_true` must hold one label per embedding of `y_pred`: shape "
+            "(batch,) or (batch, 1). Received: y_true.shape=(3,), "
+            "y_pred.shape=(4, 2)",
+        ),
+        (
+            (4, 2),
+            (4, 2),
+            "`y_true` must hold one label per embedding of `y_pred`: shape "
+            "(batch,) or (batch, 1). Received: y_true.shape=(4, 2), "
+            "y_pred.shape=(4, 2)",
+        ),
+        (
+            (4,),
+            (4,),
+            "`y_pred` must be embeddings of shape (batch, dim). "
+            "Received: y_pred.shape=(4,)",
+        ),
+        (
+            (0,),
+            (0, 2),
+            "`y_pred` must hold at least one embedding. Received: y_pred.shape=(0, 2)",
+        ),
+    ],
+    ids=["batch-mismatch", "two-labels-each", "rank-1-embeddings", "empty-batch"],
+)
+def test_mining_losses_check_their_shapes(labels_shape, embeddings_shape, message):
+    labels = np.zeros(labels_shape, "int32")
+    embeddings = np.ones(embeddings_shape, "float32")
+    pattern = f"^{re.escape(message)}$"
+    for make in (
+        lambda: triplet_semihard_loss(labels, embeddings),
+        lambda: triplet_hard_loss(labels, embeddings, soft=True),
+        lambda: TripletSemiHardLoss()(labels, embeddings),
+        lambda: TripletHardLoss()(labels, embeddings),
+    ):
+        with pytest.raises(ValueError, match=pattern):
+            make()
+
+
+def test_pairwise_distance_requires_a_matrix():
+    message = (
+        "`embeddings` must be embeddings of shape (batch, dim). "
+        "Received: embeddings.shape=(2, 3, 4)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        pairwise_distance(np.zeros((2, 3, 4), "float32"))
