@@ -111,7 +111,12 @@ class _SavedModelClassifier:
             raise CommandError(
                 f"{error} A .keras file loads on every backend."
             ) from None
-        self._loaded = tf.saved_model.load(path)
+        try:
+            self._loaded = tf.saved_model.load(path)
+        except Exception as error:  # A corrupt folder: any of TensorFlow's errors.
+            raise CommandError(
+                f"Could not load the SavedModel {path}: {_one_line(error)}"
+            ) from error
         if not hasattr(self._loaded, "serve"):
             raise CommandError(f"{path} is a SavedModel without a `serve` endpoint.")
         self._tf = tf
@@ -144,13 +149,44 @@ def _load_model(path, unsafe):
                 f"Refused to load {path} in safe mode: it stores code (e.g. a "
                 "Lambda layer). Pass --unsafe only if you trust the file."
             ) from error
-        raise
+        raise CommandError(_load_error(path, error)) from error
+    except Exception as error:  # Not a zip, a truncated file, a missing class...
+        raise CommandError(_load_error(path, error)) from error
+
+
+def _load_error(path, error):
+    # Keras reads a file it cannot open as a zip as a missing file
+    # ("File not found"), so the path is said to exist.
+    return (
+        f"Could not load the model {path} (the file exists but Keras cannot "
+        f"read it): {_one_line(error)}"
+    )
+
+
+def _one_line(error):
+    """An exception as `Type: message`, its lines joined."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _check_output_folder(path):
+    """Refuses an `--output` that cannot become a folder, before any work."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = "" if existing == os.path.abspath(path) else f" ({existing})"
+        raise CommandError(f"--output must be a folder, but {path}{where} is a file.")
+    if not os.access(existing, os.W_OK):
+        raise CommandError(f"--output {path}: cannot write in {existing}.")
 
 
 def _evaluate(args):
     from keras_stability import data
     from keras_stability import evaluation
 
+    if args.output is not None:
+        _check_output_folder(args.output)
     model = _load_model(args.model, args.unsafe)
     shape = tuple(model.input_shape) if model.input_shape else None
     if not shape or len(shape) != 4 or shape[1] is None or shape[2] is None:
@@ -172,9 +208,12 @@ def _evaluate(args):
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
-    report = evaluation.robustness_report(
-        model, x, y, batch_size=args.batch_size, output_dir=args.output
-    )
+    try:
+        report = evaluation.robustness_report(
+            model, x, y, batch_size=args.batch_size, output_dir=args.output
+        )
+    except ValueError as error:  # Its errors say what is wrong with the input.
+        raise CommandError(" ".join(str(error).split())) from error
     print(evaluation.format_report(report))
     print(
         f"\n{report['num_images']} images, {len(class_names)} classes: clean top-1 "
@@ -189,6 +228,8 @@ def _demo(args):
 
     if args.dataset is not None and not os.path.isdir(args.dataset):
         raise CommandError(f"Dataset folder not found: {args.dataset}")
+    # run_demo writes its folder only after training every model.
+    _check_output_folder(args.output)
     try:
         demo.run_demo(
             args.output,

@@ -11,6 +11,8 @@ import csv
 import json
 import math
 import os
+import re
+import reprlib
 import weakref
 
 import keras
@@ -19,8 +21,10 @@ from keras import ops
 
 from keras_stability import perturbations
 from keras_stability._backend import is_tensorflow
+from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import is_int
+from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability.data import iterate_batches
 
@@ -92,17 +96,72 @@ def default_distortions(value_range=(0, 1)):
     return suite
 
 
-def _probabilities(outputs, from_logits):
-    outputs = np.asarray(outputs, "float64")
-    if outputs.ndim != 2:
+def _probability_tolerance(outputs):
+    """How far from 1 a row of probabilities may sum.
+
+    Float32 rounding for 32- and 64-bit outputs; for float16 and bfloat16
+    outputs their own, coarser rounding (a bfloat16 softmax is off by about
+    4e-3).
+    """
+    return 2e-2 if np.asarray(outputs).dtype.itemsize <= 2 else 1e-3
+
+
+def _looks_like_probabilities(outputs, tolerance):
+    return bool(
+        np.all(outputs >= 0) and np.allclose(outputs.sum(-1), 1.0, atol=tolerance)
+    )
+
+
+def _check_outputs(outputs, count, where):
+    """The model's raw outputs as float64 `(count, classes >= 2)`, all finite.
+
+    `where` says which call they came from, e.g. "batch 0 of the clean
+    images".
+    """
+    array = np.asarray(outputs, "float64")
+    if array.ndim != 2 or array.shape[-1] < 2:
         raise ValueError(
             "robustness_report needs a classifier whose output has shape "
-            f"(batch, classes). Received output shape {outputs.shape}."
+            "(batch, classes) with at least 2 classes. Received output shape "
+            f"{array.shape} for {where}."
         )
+    if array.shape[0] != count:
+        raise ValueError(
+            f"The model must return one row per image: {count} images in {where}, "
+            f"output shape {array.shape}."
+        )
+    _check_finite_outputs(array, "outputs", where)
+    return array
+
+
+def _check_finite_outputs(array, kind, where):
+    """Refuses NaN or inf in a model's `kind` ("outputs", "embeddings")."""
+    finite = np.isfinite(array)
+    if not np.all(finite):
+        raise ValueError(
+            f"The model returned non-finite {kind} ({int(np.sum(~finite))} NaN "
+            f"or inf values) for {where}."
+        )
+
+
+def _check_probabilities(outputs, tolerance):
+    """Refuses outputs that are not probabilities when `from_logits=False`."""
+    sums = outputs.sum(-1)
+    worst = float(sums[np.argmax(np.abs(sums - 1.0))])
+    if np.all((outputs >= 0) & (outputs <= 1)) and abs(worst - 1.0) <= tolerance:
+        return
+    raise ValueError(
+        "`from_logits=False` needs a model whose outputs are probabilities "
+        f"(values in [0, 1], rows summing to 1 within {tolerance:g}). The first "
+        f"batch has values in [{float(outputs.min()):.4g}, "
+        f"{float(outputs.max()):.4g}] and a row summing to {worst:.4g}. Pass "
+        "from_logits=True for logits, or None to detect."
+    )
+
+
+def _probabilities(outputs, from_logits, tolerance):
     if from_logits is None:
-        from_logits = not (
-            np.all(outputs >= 0) and np.allclose(outputs.sum(-1), 1.0, atol=1e-3)
-        )
+        from_logits = not _looks_like_probabilities(outputs, tolerance)
     if not from_logits:
         return outputs
     shifted = outputs - outputs.max(-1, keepdims=True)
@@ -162,10 +221,12 @@ def robustness_report(
 
     Args:
         model: a classifier returning `(batch, classes)` probabilities or
-            logits.
+            logits, with at least 2 classes and finite values.
         x: images (array or tensor) or a `tf.data.Dataset` of batches, either
             images or `(images, labels)`.
-        y: integer labels for array `x`. Defaults to `None` (no accuracy).
+        y: class indices in `[0, classes)` for array `x`, shape
+            `(num_images,)` or `(num_images, 1)` (integers, or floats with
+            integer values; not one-hot). Defaults to `None` (no accuracy).
         distortions: dict name -> perturbation (a `Perturbation`, a layer or
             a callable on a batch). Names of the form `family@severity` with
             a number for severity (`"rotate@15"`) are plotted against
@@ -178,10 +239,12 @@ def robustness_report(
             between 1 and the model's number of classes. Defaults to
             `None`: `(1, 5)`, without 5 when the model has fewer than 5
             classes.
-        seed: seed of the random distortions, an int >= 0. Defaults to 0.
-        from_logits: whether outputs are logits; `None` detects it (rows of
-            non-negative values summing to 1 are probabilities). Defaults
-            to `None`.
+        seed: seed of the random distortions, an int in `[0, 2**31 - 1]`.
+            Defaults to 0.
+        from_logits: `True` if the outputs are logits, `False` if they are
+            probabilities (checked on the first batch: values in [0, 1],
+            rows summing to 1), `None` to detect it (rows of non-negative
+            values summing to 1 are probabilities). Defaults to `None`.
         value_range: the images' value range, for the default suite.
             Defaults to `(0, 1)`.
         verbose: 1 shows a progress bar. Defaults to 1.
@@ -220,31 +283,63 @@ def robustness_report(
     assert report["num_images"] == 16 and 0 <= report["noise@0.1/flip_rate"] <= 1
     ```
     """
-    check_int(seed, "seed", 0)
+    check_int(seed, "seed", 0, MAX_SEED)
+    if from_logits is not None:
+        from_logits = check_bool(from_logits, "from_logits")
     ks = _validate_top_k(top_k)
     if distortions is None:
         distortions = default_distortions(value_range)
     _validate_distortions(distortions)
+    is_dataset = hasattr(x, "as_numpy_iterator")
+    if y is not None and not is_dataset:
+        y = _class_indices(y, "`y`", "y")
     batches = iterate_batches(x, y, batch_size)
     names = list(distortions)
+    shape = _image_shape(x)
+    for name in names:
+        _check_fits_images(distortions[name], f"`distortions[{name!r}]`", shape)
     tallies = {name: _Tally() for name in ["clean", *names]}
-    total = None if hasattr(x, "as_numpy_iterator") else int(np.shape(x)[0])
+    total = None if is_dataset else int(np.shape(x)[0])
     progress = keras.utils.Progbar(total, unit_name="image") if verbose else None
     functions = {name: _distortion_function(distortions[name]) for name in names}
     for batch_index, (images, labels) in enumerate(batches):
         if len(images) == 0:
             continue
-        clean = _probabilities(model.predict_on_batch(images), from_logits)
+        raw = model.predict_on_batch(images)
+        tolerance = _probability_tolerance(raw)
+        outputs = _check_outputs(
+            raw, len(images), f"batch {batch_index} of the clean images"
+        )
         if tallies["clean"].count == 0:  # The first batch: classes now known.
-            ks = _top_k_for_classes(ks, top_k, clean.shape[-1])
+            num_classes = outputs.shape[-1]
+            ks = _top_k_for_classes(ks, top_k, num_classes)
+            if from_logits is False:
+                _check_probabilities(outputs, tolerance)
+            if y is not None:
+                _class_indices(y, "`y`", "y", num_classes)
+        if is_dataset and labels is not None:
+            labels = _class_indices(
+                labels,
+                "The labels that `x` yields",
+                f"the labels of batch {batch_index}",
+                num_classes,
+                count=len(images),
+            )
+        clean = _probabilities(outputs, from_logits, tolerance)
         clean_top1 = clean.argmax(-1)
         _tally_accuracy(tallies["clean"], clean, labels, ks)
         for index, name in enumerate(names):
+            argument = f"`distortions[{name!r}]`"
             distorted_images = _apply(
-                functions[name], images, np.array([seed + index, batch_index])
+                functions[name], images, np.array([seed + index, batch_index]), argument
             )
+            raw = model.predict_on_batch(distorted_images)
             distorted = _probabilities(
-                model.predict_on_batch(distorted_images), from_logits
+                _check_outputs(
+                    raw, len(images), f"batch {batch_index} under {argument}"
+                ),
+                from_logits,
+                _probability_tolerance(raw),
             )
             tally = tallies[name]
             _tally_accuracy(tally, distorted, labels, ks)
@@ -263,6 +358,85 @@ def robustness_report(
     if output_dir is not None:
         write_report(report, output_dir)
     return report
+
+
+def _class_indices(labels, subject, received, num_classes=None, count=None):
+    """`labels` as a 1-D array of class indices in `[0, num_classes)`.
+
+    Takes shape `(n,)` or `(n, 1)`, integers or integral floats; anything
+    else raises a `ValueError` that starts with `subject` (the argument) and
+    names what was received as `received`. With `num_classes=None` only
+    `>= 0` is checked; with `count`, the number of labels too.
+    """
+    array = np.asarray(labels)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(
+            f"{subject} must hold one class index per image, shape (num_images,) "
+            "or (num_images, 1); for one-hot labels pass their argmax. "
+            f"Received: {received} of shape {np.shape(labels)}"
+        )
+    if count is not None and len(array) != count:
+        raise ValueError(
+            f"{subject} must hold one label per image. Received: {received} "
+            f"with {len(array)} labels for {count} images"
+        )
+    if array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{subject} must be integer class indices. Received: {received} of "
+            f"dtype {array.dtype}"
+        )
+    if array.dtype.kind == "f":
+        integral = np.isfinite(array) & (array == np.round(array))
+        if not np.all(integral):
+            value = array[~integral][0].item()
+            raise ValueError(
+                f"{subject} must be integer class indices. Received: {received} "
+                f"holding {value!r}"
+            )
+    high = np.inf if num_classes is None else num_classes
+    outside = (array < 0) | (array >= high)
+    if np.any(outside):
+        value = array[outside][0].item()
+        expected = (
+            ">= 0"
+            if num_classes is None
+            else f"in [0, {num_classes}) for the model's {num_classes} classes"
+        )
+        raise ValueError(
+            f"{subject} must be class indices {expected}. Received: {received} "
+            f"holding {value!r}"
+        )
+    return array
+
+
+def _image_shape(x):
+    """The shape of `x`'s batches when known before any work, else None."""
+    if hasattr(x, "as_numpy_iterator"):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, tuple) else spec
+        shape = getattr(spec, "shape", None)
+        if shape is None or shape.rank is None:
+            return None
+        return tuple(shape.as_list())
+    return tuple(np.shape(x))
+
+
+def _check_fits_images(distortion, name, shape):
+    """Refuses, before any work, a perturbation that cannot apply to `shape`.
+
+    `Perturbation.compute_output_shape` checks what the layer needs (a crop
+    smaller than the image, a thumbnail no larger, JPEG's channels).
+    """
+    if shape is None or not isinstance(distortion, perturbations.Perturbation):
+        return
+    try:
+        distortion.compute_output_shape(shape)
+    except ValueError as error:
+        raise ValueError(
+            f"{name} cannot distort images of shape {shape}: {error}"
+        ) from error
 
 
 def _validate_top_k(top_k):
@@ -371,14 +545,44 @@ def _compile_perturbation(distortion):
     return call
 
 
-def _apply(function, images, seed_pair):
-    out = function(images, seed_pair)
+def _apply(function, images, seed_pair, name):
+    """`function(images, seed_pair)`; errors name the distortion as `name`."""
+    try:
+        out = function(images, seed_pair)
+    except ValueError as error:
+        raise ValueError(
+            f"{name} failed on images of shape {tuple(images.shape)}: {_gist(error)}"
+        ) from error
+    if not hasattr(out, "shape"):
+        raise ValueError(
+            f"{name} must return a tensor or array of images; it returned a "
+            f"{type(out).__name__}."
+        )
     if tuple(out.shape) != tuple(images.shape):
         raise ValueError(
-            f"A distortion must keep the images' shape {images.shape}; "
+            f"{name} must keep the images' shape {tuple(images.shape)}; "
             f"it returned {tuple(out.shape)}."
         )
     return out
+
+
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _gist(error):
+    """An error's message on one line.
+
+    A Keras layer's error reads "Exception encountered when calling ...",
+    then the message, then the call's arguments; under `tf.function` it also
+    comes after "in user code:" and a traceback. The message is the line
+    after the first; a plain error's is its last line.
+    """
+    text = _ANSI_CODE.sub("", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for index, line in enumerate(lines[:-1]):
+        if "Exception encountered when calling" in line:
+            return lines[index + 1]
+    return lines[-1] if lines else type(error).__name__
 
 
 def _severity(text):
@@ -459,8 +663,27 @@ def format_report(reports, metrics=("top1", "flip_rate", "kl")):
     assert table.splitlines()[3].split() == ["jpeg@10", "0.5000", "0.2500"]
     ```
     """
+    if not isinstance(reports, collections.abc.Mapping):
+        raise ValueError(
+            "`reports` must be a report (a dict from `robustness_report`) or a "
+            f"dict name -> report. Received: reports={reprlib.repr(reports)}"
+        )
     if "num_images" in reports:
         reports = {"model": reports}
+    for name, report in reports.items():
+        if not isinstance(report, collections.abc.Mapping):
+            raise ValueError(
+                f"`reports[{name!r}]` must be a report (a dict from "
+                "`robustness_report`); a single report must hold `num_images`. "
+                f"Received: reports[{name!r}]={reprlib.repr(report)}"
+            )
+    if not isinstance(metrics, (list, tuple)) or not all(
+        isinstance(metric, str) for metric in metrics
+    ):
+        raise ValueError(
+            "`metrics` must be a list or tuple of metric names. "
+            f"Received: metrics={metrics!r}"
+        )
     conditions = []
     for report in reports.values():
         for key in report:
@@ -599,15 +822,14 @@ def _resolve_distortion(distortion, value_range):
     return distortion
 
 
-def _embeddings(outputs):
+def _embeddings(outputs, where):
     outputs = np.asarray(ops.convert_to_numpy(outputs), "float64")
     if outputs.ndim != 2:
         raise ValueError(
             "Near-duplicate evaluation needs an embedding model whose output "
             f"has shape (batch, dim). Received output shape {outputs.shape}."
         )
-    if not np.all(np.isfinite(outputs)):
-        raise ValueError("The model returned non-finite embeddings (NaN or inf).")
+    _check_finite_outputs(outputs, "embeddings", where)
     return outputs
 
 
@@ -619,9 +841,18 @@ def _clean_and_distorted_embeddings(model, images, distortion, batch_size, seed)
     for batch_index, (batch, _) in enumerate(batches):
         if len(batch) == 0:
             continue
-        clean.append(_embeddings(model.predict_on_batch(batch)))
-        copies = _apply(function, batch, np.array([seed, batch_index]))
-        distorted.append(_embeddings(model.predict_on_batch(copies)))
+        clean.append(
+            _embeddings(
+                model.predict_on_batch(batch), f"batch {batch_index} of the images"
+            )
+        )
+        copies = _apply(function, batch, np.array([seed, batch_index]), "`distortion`")
+        distorted.append(
+            _embeddings(
+                model.predict_on_batch(copies),
+                f"batch {batch_index} under `distortion`",
+            )
+        )
     count = sum(len(c) for c in clean)
     if count < 2:
         raise ValueError(
@@ -662,7 +893,8 @@ def negative_partners(count, negatives_per_image, seed=0):
         count: the number of images, an int >= 2.
         negatives_per_image: how many partners per image, in
             `[1, count - 1]`.
-        seed: seed of the draw, an int >= 0. Defaults to 0.
+        seed: seed of the draw, an int in `[0, 2**31 - 1]` (the range of
+            `near_duplicate_pr`, which passes its seed on). Defaults to 0.
 
     Returns:
         An int array `(count, negatives_per_image)`; row `i` holds distinct
@@ -682,7 +914,9 @@ def negative_partners(count, negatives_per_image, seed=0):
     """
     check_int(count, "count", 2)
     _validate_negatives(negatives_per_image, count)
-    check_int(seed, "seed", 0)
+    # Only NumPy sees this seed, but it is the seed of `near_duplicate_pr`,
+    # whose distortions take it as a backend seed: one range for both.
+    check_int(seed, "seed", 0, MAX_SEED)
     rng = np.random.default_rng(seed)
     # Row i takes the offsets with the k smallest of n - 1 uniform keys: a
     # uniform k-subset of {1, ..., n - 1}, so never the image itself. Rows go
@@ -744,8 +978,27 @@ def precision_recall_curve(distances, is_positive):
     assert np.isclose(average_precision, 0.5 * 1 + 0.5 * 2 / 3)
     ```
     """
-    distances = np.asarray(distances, "float64").reshape(-1)
-    is_positive = np.asarray(is_positive, bool).reshape(-1)
+    try:
+        distances = np.asarray(distances, "float64").reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "`distances` must be numbers. "
+            f"Received: distances={reprlib.repr(distances)}"
+        ) from None
+    finite = np.isfinite(distances)
+    if not np.all(finite):
+        raise ValueError(
+            "`distances` must be finite. Received: "
+            f"{int(np.sum(~finite))} NaN or inf values among {distances.size} "
+            "distances"
+        )
+    flags = np.asarray(is_positive).reshape(-1)
+    if flags.dtype.kind not in "biuf" or not np.all((flags == 0) | (flags == 1)):
+        raise ValueError(
+            "`is_positive` must hold booleans (or 0 and 1). "
+            f"Received: is_positive={reprlib.repr(is_positive)}"
+        )
+    is_positive = flags.astype(bool)
     if distances.shape != is_positive.shape or not is_positive.any():
         raise ValueError(
             "`distances` and `is_positive` must have the same length, with at "
@@ -808,8 +1061,8 @@ def near_duplicate_pr(
             with, in `[1, number of images - 1]`. Defaults to 1 (as many
             negatives as positives).
         batch_size: batch size for arrays. Defaults to 128.
-        seed: seed of the distortion and of the negatives, an int >= 0.
-            Defaults to 0.
+        seed: seed of the distortion and of the negatives, an int in
+            `[0, 2**31 - 1]`. Defaults to 0.
         value_range: the images' value range, used only to resolve a
             distortion given by name. Defaults to `(0, 1)`.
 
@@ -844,8 +1097,9 @@ def near_duplicate_pr(
           Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
     """
     _validate_negatives(negatives_per_image, _image_count(images))
-    check_int(seed, "seed", 0)
+    check_int(seed, "seed", 0, MAX_SEED)
     distortion = _resolve_distortion(distortion, value_range)
+    _check_fits_images(distortion, "`distortion`", _image_shape(images))
     clean, distorted = _clean_and_distorted_embeddings(
         model, images, distortion, batch_size, seed
     )
@@ -895,7 +1149,8 @@ def feature_distances(
         distortion: a perturbation, layer, callable, or a name from
             `default_distortions(value_range)`.
         batch_size: batch size for arrays. Defaults to 128.
-        seed: seed of the distortion. Defaults to 0.
+        seed: seed of the distortion, an int in `[0, 2**31 - 1]`. Defaults
+            to 0.
         value_range: the images' value range, used only to resolve a
             distortion given by name. Defaults to `(0, 1)`.
 
@@ -920,7 +1175,10 @@ def feature_distances(
     ```
     """
     _image_count(images)
+    check_int(seed, "seed", 0, MAX_SEED)
+    distortion = _resolve_distortion(distortion, value_range)
+    _check_fits_images(distortion, "`distortion`", _image_shape(images))
     clean, distorted = _clean_and_distorted_embeddings(
-        model, images, _resolve_distortion(distortion, value_range), batch_size, seed
+        model, images, distortion, batch_size, seed
     )
     return _l2(clean, distorted)

@@ -208,3 +208,80 @@ def test_evaluate_a_saved_model_elsewhere_names_the_tensorflow_backend(
         "KERAS_BACKEND=tensorflow before importing keras. A .keras file loads on "
         "every backend.\n"
     )
+
+
+def test_evaluate_a_corrupt_model_file(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng, count=1)
+    corrupt = tmp_path / "bad.keras"
+    corrupt.write_text("hi\n")
+    assert cli.main(["evaluate", str(corrupt), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    # One line, with the path and Keras's own message.
+    assert err.startswith(
+        f"keras-stability evaluate: error: Could not load the model {corrupt} "
+        "(the file exists but Keras cannot read it): ValueError: "
+    )
+    assert err.count("\n") == 1 and str(corrupt) in err.split("ValueError: ")[1]
+
+
+def test_output_must_be_a_folder_before_any_work(tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "report"
+    a_file.write_text("")
+    # The model is never looked at: the output is checked first.
+    missing = str(tmp_path / "missing.keras")
+    for output, shown in [
+        (a_file, f"{a_file}"),
+        (a_file / "sub", f"{a_file / 'sub'} ({a_file})"),
+    ]:
+        argv = ["evaluate", missing, "--data", str(tmp_path), "--output", str(output)]
+        assert cli.main(argv) == 2
+        assert capsys.readouterr().err == (
+            f"keras-stability evaluate: error: --output must be a folder, but "
+            f"{shown} is a file.\n"
+        )
+    assert cli.main(["demo", "--quick", "--output", str(a_file)]) == 2
+    assert capsys.readouterr().err == (
+        f"keras-stability demo: error: --output must be a folder, but {a_file} "
+        "is a file.\n"
+    )
+    # A folder that cannot be written in (os.access is what decides).
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
+    new_folder = tmp_path / "new" / "report"
+    assert cli.main(["demo", "--quick", "--output", str(new_folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"keras-stability demo: error: --output {new_folder}: cannot write in "
+        f"{tmp_path}.\n"
+    )
+
+
+def test_evaluate_images_too_small_for_the_crops(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng, size=(8, 8), count=2)
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled)).save(
+        tmp_path / "small.keras"
+    )
+    out = tmp_path / "report"
+    argv = ["evaluate", str(tmp_path / "small.keras"), "--data", str(data)]
+    assert cli.main([*argv, "--output", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "keras-stability evaluate: error: `distortions['crop@10']` cannot distort "
+        "images of shape (4, 8, 8, 3): `max_offset` must be smaller than the "
+        "image height and width. Received: max_offset=10 for images of height=8 "
+        "and width=8\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.tensorflow
+def test_evaluate_a_corrupt_saved_model(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng, count=1)
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"not a protocol buffer")
+    assert cli.main(["evaluate", str(folder), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"keras-stability evaluate: error: Could not load the SavedModel {folder}: "
+    )
+    assert err.count("\n") == 1

@@ -9,6 +9,7 @@ import pytest
 
 from keras_stability import evaluation
 from keras_stability import perturbations
+from keras_stability._seeds import StepSeed
 
 
 def _pixel_classifier():
@@ -57,6 +58,9 @@ def test_counts_match_a_hand_count(pixels):
     )
     # Top-2 by hand: the label is not the smallest pixel.
     assert report["clean/top2"] == pytest.approx(np.mean(flat.argmin(-1) != y))
+    assert report["reverse@1/top2"] == pytest.approx(
+        np.mean(flat[:, ::-1].argmin(-1) != y)
+    )
     p, q = _np_softmax(10 * flat), _np_softmax(10 * flat[:, ::-1])
     assert report["reverse@1/kl"] == pytest.approx(
         np.mean((p * (np.log(p) - np.log(q))).sum(-1)), rel=1e-4
@@ -223,13 +227,13 @@ def test_batch_size_is_checked_before_any_work(pixels, batch_size):
     assert model.calls == 0
 
 
-@pytest.mark.parametrize("seed", [-1, True, 2.5, None, "0"])
+@pytest.mark.parametrize("seed", [-1, True, 2.5, None, "0", 2**31, 2**32])
 def test_seed_is_checked_before_any_work(pixels, seed):
     x, y = pixels
     model = _CountingModel(_pixel_classifier())
     with pytest.raises(
         ValueError,
-        match=r"`seed` must be an int >= 0. Received: seed="
+        match=r"^`seed` must be an int in \[0, 2147483647\]. Received: seed="
         + re.escape(repr(seed))
         + "$",
     ):
@@ -400,3 +404,392 @@ def test_mean_strongest_flip_rate_needs_a_severity():
 )
 def test_docstring_example_runs(name, run_example):
     run_example(getattr(evaluation, name))
+
+
+def test_the_largest_seed_is_taken(pixels):
+    x, y = pixels
+    distortions = {"noise@0.1": perturbations.GaussianNoise(0.1)}
+    report = evaluation.robustness_report(
+        _pixel_classifier(), x, y, distortions=distortions, seed=2**31 - 1, verbose=0
+    )
+    assert report["num_images"] == 10
+
+
+def _linear_softmax(image_shape, kernel, bias):
+    """Flatten + Dense softmax with the given weights."""
+    inputs = keras.Input(image_shape)
+    dense = keras.layers.Dense(kernel.shape[1], activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    dense.set_weights([kernel, bias])
+    return model
+
+
+def test_each_batch_and_distortion_draws_its_own_seed(rng):
+    # Distortion `index` on batch `b` draws from StepSeed([seed + index, b]):
+    # redone here in NumPy, batch by batch, with the model's weights.
+    x = rng.random((12, 3, 3, 1)).astype("float32")
+    y = rng.integers(0, 3, 12)
+    kernel = rng.normal(size=(9, 3)).astype("float32") * 3
+    bias = rng.normal(size=3).astype("float32")
+    model = _linear_softmax((3, 3, 1), kernel, bias)
+    distortions = {
+        "noise@0.3": perturbations.GaussianNoise(0.3),
+        "crop@1": perturbations.RandomCropOffset(1),
+    }
+    seed = 3
+    report = evaluation.robustness_report(
+        model, x, y, distortions=distortions, batch_size=4, seed=seed, verbose=0
+    )
+
+    def probabilities(images):
+        flat = np.asarray(images, "float64").reshape(len(images), -1)
+        return _np_softmax(flat @ kernel.astype("float64") + bias)
+
+    clean = probabilities(x)
+    assert report["clean/top1"] == pytest.approx(np.mean(clean.argmax(-1) == y))
+    for index, (name, distortion) in enumerate(distortions.items()):
+        copies = []
+        for batch_index, start in enumerate(range(0, 12, 4)):
+            step_seed = StepSeed(np.array([seed + index, batch_index]))
+            copies.append(
+                keras.ops.convert_to_numpy(
+                    distortion(x[start : start + 4], training=True, seed=step_seed)
+                )
+            )
+        distorted = probabilities(np.concatenate(copies))
+        kl = (clean * (np.log(clean) - np.log(distorted))).sum(-1)
+        assert report[f"{name}/top1"] == pytest.approx(
+            np.mean(distorted.argmax(-1) == y)
+        )
+        assert report[f"{name}/flip_rate"] == pytest.approx(
+            np.mean(distorted.argmax(-1) != clean.argmax(-1))
+        )
+        assert report[f"{name}/kl"] == pytest.approx(np.mean(kl), rel=1e-4)
+        assert report[f"{name}/kl"] > 1e-3, name  # the copies differ
+
+
+class _FunctionModel:
+    """A 'model' whose `predict_on_batch` is a function of the images."""
+
+    def __init__(self, function):
+        self.function, self.calls = function, 0
+
+    def predict_on_batch(self, images):
+        self.calls += 1
+        return self.function(np.asarray(images))
+
+
+def _message(text):
+    """An anchored regex matching `text` exactly."""
+    return "^" + re.escape(text) + "$"
+
+
+@pytest.mark.parametrize("from_logits", ["no", 1, 0, "True", 1.0])
+def test_from_logits_must_be_a_bool(pixels, from_logits):
+    x, y = pixels
+    model = _CountingModel(_pixel_classifier())
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            f"`from_logits` must be a bool. Received: from_logits={from_logits!r}"
+        ),
+    ):
+        evaluation.robustness_report(
+            model, x, y, distortions={"r@1": reverse}, from_logits=from_logits
+        )
+    assert model.calls == 0
+
+
+def test_from_logits_false_needs_probabilities():
+    # Logits 10 * pixels: rows [1, 5, 2] and [3, 0, 4], summing to 8 and 7.
+    x = np.array([[0.1, 0.5, 0.2], [0.3, 0.0, 0.4]], "float32").reshape(2, 1, 3, 1)
+    inputs = keras.Input((1, 3, 1))
+    logits_model = keras.Model(
+        inputs, keras.layers.Rescaling(10.0)(keras.layers.Flatten()(inputs))
+    )
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "`from_logits=False` needs a model whose outputs are probabilities "
+            "(values in [0, 1], rows summing to 1 within 0.001). The first batch "
+            "has values in [0, 5] and a row summing to 8. Pass from_logits=True "
+            "for logits, or None to detect."
+        ),
+    ):
+        evaluation.robustness_report(
+            logits_model, x, distortions={"r@1": reverse}, from_logits=False
+        )
+    # Sigmoids: in [0, 1] but rows do not sum to 1.
+    sigmoids = _FunctionModel(lambda images: np.full((len(images), 3), 0.5))
+    with pytest.raises(ValueError, match=r"and a row summing to 1\.5\. Pass"):
+        evaluation.robustness_report(
+            sigmoids, x, distortions={"r@1": reverse}, from_logits=False, verbose=0
+        )
+    # Probabilities pass, and give what detection gives.
+    common = dict(distortions={"r@1": reverse}, verbose=0)
+    stated = evaluation.robustness_report(
+        _pixel_classifier(), x, from_logits=False, **common
+    )
+    assert stated == evaluation.robustness_report(_pixel_classifier(), x, **common)
+    # Logits with from_logits=True give the same report.
+    assert evaluation.robustness_report(
+        logits_model, x, from_logits=True, **common
+    ) == pytest.approx(stated, rel=1e-6)
+
+
+def test_sixteen_bit_probabilities_get_a_wider_tolerance():
+    # 0.3 + 0.3 + 0.405 in float16 sums to 1.0049...: probabilities within
+    # float16 rounding, but not within float32's 1e-3.
+    rows = np.array([[0.3, 0.3, 0.405], [0.405, 0.3, 0.3]])
+    x = np.zeros((2, 1, 3, 1), "float32")
+    half = _FunctionModel(lambda images: rows.astype("float16"))
+    report = evaluation.robustness_report(
+        half, x, np.array([2, 0]), distortions={"r@1": reverse}, verbose=0
+    )
+    # Detected as probabilities (not softmaxed again): KL 0, top-1 right.
+    assert report["clean/top1"] == 1.0 and report["r@1/kl"] == 0.0
+    evaluation.robustness_report(
+        half, x, distortions={"r@1": reverse}, from_logits=False, verbose=0
+    )
+    single = _FunctionModel(lambda images: rows.astype("float32"))
+    with pytest.raises(ValueError, match=r"rows summing to 1 within 0\.001\)"):
+        evaluation.robustness_report(
+            single, x, distortions={"r@1": reverse}, from_logits=False, verbose=0
+        )
+
+
+def test_a_model_needs_two_classes_and_one_row_per_image(pixels):
+    x, y = pixels
+    inputs = keras.Input((1, 3, 1))
+    one_output = keras.Model(
+        inputs,
+        keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs)),
+    )
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "robustness_report needs a classifier whose output has shape "
+            "(batch, classes) with at least 2 classes. Received output shape "
+            "(4, 1) for batch 0 of the clean images."
+        ),
+    ):
+        evaluation.robustness_report(
+            one_output, x, y, distortions={"r@1": reverse}, batch_size=4, verbose=0
+        )
+    first_row = _FunctionModel(lambda images: np.full((1, 3), 1 / 3))
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "The model must return one row per image: 10 images in batch 0 of "
+            "the clean images, output shape (1, 3)."
+        ),
+    ):
+        evaluation.robustness_report(
+            first_row, x, y, distortions={"r@1": reverse}, verbose=0
+        )
+
+
+def test_non_finite_outputs_are_refused(pixels):
+    x, y = pixels
+    nan_model = _FunctionModel(lambda images: np.full((len(images), 3), np.nan))
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "The model returned non-finite outputs (12 NaN or inf values) for "
+            "batch 0 of the clean images."
+        ),
+    ):
+        evaluation.robustness_report(
+            nan_model, x, y, distortions={"r@1": reverse}, batch_size=4, verbose=0
+        )
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "The model returned non-finite outputs (30 NaN or inf values) for "
+            "batch 0 under `distortions['nan@1']`."
+        ),
+    ):
+        evaluation.robustness_report(
+            _pixel_classifier(),
+            x,
+            y,
+            distortions={"nan@1": lambda images: images * np.nan},
+            verbose=0,
+        )
+
+
+def _label_cases(y):
+    negative = y.copy()
+    negative[4] = -1
+    return [
+        (y + 10, f"`y` must be class indices in [0, 3) for the model's 3 classes. "
+         f"Received: y holding {int(y[0]) + 10}", 1),
+        (negative, "`y` must be class indices >= 0. Received: y holding -1", 0),
+        (y + 0.5, "`y` must be integer class indices. Received: y holding "
+         f"{float(y[0]) + 0.5!r}", 0),
+        (np.where(y == 1, np.nan, y.astype("float32")), "`y` must be integer class "
+         "indices. Received: y holding nan", 0),
+        (np.array(["a"] * 10), "`y` must be integer class indices. Received: y of "
+         "dtype <U1", 0),
+        (y == 1, "`y` must be integer class indices. Received: y of dtype bool", 0),
+        (np.eye(3)[y], "`y` must hold one class index per image, shape "
+         "(num_images,) or (num_images, 1); for one-hot labels pass their argmax. "
+         "Received: y of shape (10, 3)", 0),
+        (3, "`y` must hold one class index per image, shape (num_images,) or "
+         "(num_images, 1); for one-hot labels pass their argmax. Received: y of "
+         "shape ()", 0),
+    ]  # fmt: skip
+
+
+def test_labels_must_be_class_indices(pixels):
+    x, y = pixels
+    for labels, message, calls in _label_cases(y):
+        model = _CountingModel(_pixel_classifier())
+        with pytest.raises(ValueError, match=_message(message)):
+            evaluation.robustness_report(
+                model, x, labels, distortions={"r@1": reverse}, verbose=0
+            )
+        # Only the upper bound waits for the first batch to tell the classes.
+        assert model.calls == calls, message
+
+
+def test_labels_as_a_column_or_integral_floats_are_class_indices(pixels):
+    x, y = pixels
+    common = dict(distortions={"r@1": reverse}, top_k=(1, 2), verbose=0)
+    report = evaluation.robustness_report(_pixel_classifier(), x, y, **common)
+    for labels in (y[:, None], y.astype("float32"), list(y)):
+        assert (
+            evaluation.robustness_report(_pixel_classifier(), x, labels, **common)
+            == report
+        )
+
+
+@pytest.mark.tensorflow
+def test_labels_of_a_dataset_are_checked_per_batch(pixels):
+    import tensorflow as tf
+
+    x, y = pixels
+    one_hot = tf.data.Dataset.from_tensor_slices((x, np.eye(3)[y])).batch(4)
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "The labels that `x` yields must hold one class index per image, shape "
+            "(num_images,) or (num_images, 1); for one-hot labels pass their "
+            "argmax. Received: the labels of batch 0 of shape (4, 3)"
+        ),
+    ):
+        evaluation.robustness_report(
+            _pixel_classifier(), one_hot, distortions={"r@1": reverse}, verbose=0
+        )
+    late = y.copy()
+    late[9] = 3
+    out_of_range = tf.data.Dataset.from_tensor_slices((x, late)).batch(4)
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "The labels that `x` yields must be class indices in [0, 3) for the "
+            "model's 3 classes. Received: the labels of batch 2 holding 3"
+        ),
+    ):
+        evaluation.robustness_report(
+            _pixel_classifier(), out_of_range, distortions={"r@1": reverse}, verbose=0
+        )
+
+
+def test_crop_larger_than_the_images_is_refused_before_any_work(rng):
+    x = rng.random((4, 8, 8, 1)).astype("float32")
+    model = _CountingModel(_linear_softmax((8, 8, 1), np.zeros((64, 3)), np.zeros(3)))
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "`distortions['crop@10']` cannot distort images of shape (4, 8, 8, 1): "
+            "`max_offset` must be smaller than the image height and width. "
+            "Received: max_offset=10 for images of height=8 and width=8"
+        ),
+    ):
+        evaluation.robustness_report(model, x, verbose=0)  # the default suite
+    assert model.calls == 0
+
+
+def test_a_failing_distortion_is_named(pixels):
+    x, y = pixels
+
+    def boom(images):
+        raise ValueError("boom")
+
+    with pytest.raises(
+        ValueError,
+        match=_message("`distortions['boom@1']` failed on images of shape "
+                       "(10, 1, 3, 1): boom"),
+    ) as error:  # fmt: skip
+        evaluation.robustness_report(
+            _pixel_classifier(), x, y, distortions={"boom@1": boom}, verbose=0
+        )
+    assert str(error.value.__cause__) == "boom"
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "`distortions['list@1']` must return a tensor or array of images; it "
+            "returned a list."
+        ),
+    ):
+        evaluation.robustness_report(
+            _pixel_classifier(),
+            x,
+            y,
+            distortions={"list@1": lambda images: list(images)},
+            verbose=0,
+        )
+
+
+@pytest.mark.tensorflow
+def test_a_crop_on_images_of_unknown_size_fails_naming_it(rng):
+    # The dataset does not tell the image size up front, so the crop fails
+    # inside tf.function; the error still names it, on one line.
+    import tensorflow as tf
+
+    x = rng.random((6, 8, 8, 1)).astype("float32")
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter([x]), output_signature=tf.TensorSpec((None, None, None, 1))
+    )
+    inputs = keras.Input((None, None, 1))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
+    with pytest.raises(
+        ValueError,
+        match=_message(
+            "`distortions['crop@10']` failed on images of shape (6, 8, 8, 1): "
+            "`max_offset` must be smaller than the image height and width. "
+            "Received: max_offset=10 for images of height=8 and width=8"
+        ),
+    ):
+        evaluation.robustness_report(
+            model,
+            dataset,
+            distortions={"crop@10": perturbations.RandomCropOffset(10)},
+            verbose=0,
+        )
+
+
+def test_format_report_errors():
+    report = {"num_images": 4, "clean/top1": 0.75}
+    cases = [
+        (
+            dict(reports=None),
+            "`reports` must be a report (a dict from `robustness_report`) or a "
+            "dict name -> report. Received: reports=None",
+        ),
+        (
+            dict(reports={"a": report, "b": 0.5}),
+            "`reports['b']` must be a report (a dict from `robustness_report`); a "
+            "single report must hold `num_images`. Received: reports['b']=0.5",
+        ),
+        (
+            dict(reports=report, metrics="top1"),
+            "`metrics` must be a list or tuple of metric names. "
+            "Received: metrics='top1'",
+        ),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=_message(message)):
+            evaluation.format_report(**kwargs)

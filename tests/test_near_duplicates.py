@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 import sys
 
 import keras
@@ -235,11 +236,15 @@ def test_negative_partners_errors():
     cases = [
         (
             dict(count=5, negatives_per_image=1, seed=-1),
-            r"`seed` must be an int >= 0. "
+            r"^`seed` must be an int in \[0, 2147483647\]. "
             r"Received: seed=-1$",
         ),
         (dict(count=5, negatives_per_image=1, seed=1.5), r"Received: seed=1.5$"),
         (dict(count=5, negatives_per_image=1, seed=None), r"Received: seed=None$"),
+        (
+            dict(count=5, negatives_per_image=1, seed=2**31),
+            r"Received: seed=2147483648$",
+        ),
         (
             dict(count=1, negatives_per_image=1),
             r"`count` must be an int >= 2. "
@@ -262,14 +267,105 @@ def test_negative_partners_errors():
     assert partners.shape == (4, 3)
 
 
-def test_near_duplicate_seed_is_checked_before_any_work():
+@pytest.mark.parametrize("seed", [-1, 1.5, "a", True, None, 2**31, 2**32])
+@pytest.mark.parametrize("function", ["near_duplicate_pr", "feature_distances"])
+def test_seed_is_checked_before_any_work(function, seed):
     model = _TableModel()
     images = _pixel_images(np.eye(4))
     with pytest.raises(
-        ValueError, match=r"`seed` must be an int >= 0. Received: seed=-1$"
+        ValueError,
+        match=r"^`seed` must be an int in \[0, 2147483647\]. Received: seed="
+        + re.escape(repr(seed))
+        + "$",
     ):
-        evaluation.near_duplicate_pr(model, images, _bottom_right_noise, seed=-1)
+        getattr(evaluation, function)(model, images, _bottom_right_noise, seed=seed)
     assert model.calls == []
+
+
+def test_the_largest_seed_is_taken(rng):
+    images = rng.random((6, 4, 4, 1)).astype("float32")
+    model = _flatten_model((4, 4, 1))
+    noise = perturbations.GaussianNoise(0.1)
+    largest = 2**31 - 1
+    result = evaluation.near_duplicate_pr(model, images, noise, seed=largest)
+    distances = evaluation.feature_distances(model, images, noise, seed=largest)
+    np.testing.assert_array_equal(distances, result["positive_distances"])
+    assert np.all(distances > 0)
+    assert evaluation.negative_partners(6, 2, seed=largest).shape == (6, 2)
+
+
+def test_crop_larger_than_the_images_is_refused_before_any_work():
+    images = _pixel_images(np.eye(4))  # 4 x 4 images
+    message = (
+        "`distortion` cannot distort images of shape (4, 4, 4, 4): `max_offset` "
+        "must be smaller than the image height and width. Received: "
+        "max_offset=5 for images of height=4 and width=4"
+    )
+    for function in (evaluation.near_duplicate_pr, evaluation.feature_distances):
+        model = _TableModel()
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            function(model, images, "crop@5")
+        assert model.calls == []
+
+
+def test_a_failing_distortion_is_named():
+    images = _pixel_images(np.eye(4))
+
+    def boom(batch):
+        raise ValueError("boom")
+
+    with pytest.raises(
+        ValueError,
+        match=r"^`distortion` failed on images of shape \(4, 4, 4, 4\): boom$",
+    ):
+        evaluation.feature_distances(_TableModel(), images, boom)
+    with pytest.raises(
+        ValueError,
+        match=r"^`distortion` must return a tensor or array of images; it "
+        r"returned a tuple\.$",
+    ):
+        evaluation.near_duplicate_pr(_TableModel(), images, lambda x: tuple(x))
+    with pytest.raises(
+        ValueError,
+        match=r"^The model returned non-finite embeddings \(16 NaN or inf values\) "
+        r"for batch 0 under `distortion`\.$",
+    ):
+        evaluation.feature_distances(_TableModel(), images, lambda x: x * np.nan)
+
+
+def test_precision_recall_curve_errors():
+    cases = [
+        (
+            ([np.nan, 1.0, 0.5], [True, False, True]),
+            "`distances` must be finite. Received: 1 NaN or inf values among 3 "
+            "distances",
+        ),
+        (
+            ([0.1, np.inf], [True, False]),
+            "`distances` must be finite. Received: 1 NaN or inf values among 2 "
+            "distances",
+        ),
+        (
+            (["a", "b"], [True, False]),
+            "`distances` must be numbers. Received: distances=['a', 'b']",
+        ),
+        (
+            ([0.1, 0.2], [0.5, 1]),
+            "`is_positive` must hold booleans (or 0 and 1). "
+            "Received: is_positive=[0.5, 1]",
+        ),
+        (
+            ([0.1, 0.2], ["yes", "no"]),
+            "`is_positive` must hold booleans (or 0 and 1). "
+            "Received: is_positive=['yes', 'no']",
+        ),
+    ]
+    for (distances, is_positive), message in cases:
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            evaluation.precision_recall_curve(distances, is_positive)
+    # 0 and 1 are booleans.
+    *_, average = evaluation.precision_recall_curve([0.1, 0.2], [1, 0])
+    assert average == 1.0
 
 
 @pytest.mark.tensorflow
@@ -344,7 +440,11 @@ def test_errors(rng):
         evaluation.near_duplicate_pr(
             keras.Sequential([keras.layers.Identity()]), images, _bottom_right_noise
         )
-    with pytest.raises(ValueError, match="non-finite embeddings"):
+    with pytest.raises(
+        ValueError,
+        match=r"^The model returned non-finite embeddings \(8 NaN or inf values\) "
+        r"for batch 0 of the images\.$",
+    ):
         nan_model = _TableModel()
         nan_model.predict_on_batch = lambda x: np.full((len(x), 2), np.nan)
         evaluation.near_duplicate_pr(nan_model, images, _bottom_right_noise)
