@@ -134,12 +134,12 @@ def _breakdown(evaluation, distortions, batch, repeats, calls=20):
     result = {}
     for name, distortion in distortions.items():
         function = evaluation._distortion_function(distortion)
-        evaluation._apply(function, batch, np.array([0, 0]))  # traces
+        evaluation._apply(function, batch, np.array([0, 0]), name)  # traces
         runs = []
         for _ in range(repeats):
             started = time.perf_counter()
             for call in range(calls):
-                evaluation._apply(function, batch, np.array([0, call]))
+                evaluation._apply(function, batch, np.array([0, call]), name)
             runs.append((time.perf_counter() - started) / calls * 1e3)
         result[name] = statistics.median(runs)
         print(f"  {name:15s} {result[name]:5.2f} ms")
