@@ -146,10 +146,10 @@ def _check_finite_outputs(array, kind, where):
 
 def _check_probabilities(outputs, tolerance):
     """Refuses outputs that are not probabilities when `from_logits=False`."""
+    if _looks_like_probabilities(outputs, tolerance):
+        return
     sums = outputs.sum(-1)
     worst = float(sums[np.argmax(np.abs(sums - 1.0))])
-    if np.all((outputs >= 0) & (outputs <= 1)) and abs(worst - 1.0) <= tolerance:
-        return
     raise ValueError(
         "`from_logits=False` needs a model whose outputs are probabilities "
         f"(values in [0, 1], rows summing to 1 within {tolerance:g}). The first "

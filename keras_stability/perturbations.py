@@ -602,9 +602,9 @@ class RandomCropOffset(Perturbation):
             )
 
     def perturb(self, images, seed):
+        # `_to_batch` has checked the offset against the image.
         height, width = _static_height_width(images, self)
         offset = self.max_offset
-        self._check_offset(height, width)
         corners = keras.random.randint(
             (ops.shape(images)[0], 2), 0, offset + 1, dtype="int32", seed=seed
         )

@@ -67,3 +67,32 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tensorflow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def value_and_gradient():
+    """`fn(x)`, a scalar, and its gradient with respect to `x`, on any backend."""
+
+    def evaluate(fn, x):
+        x = np.asarray(x)
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            variable = tf.Variable(x)
+            with tf.GradientTape() as tape:
+                value = fn(variable)
+            return float(value), tape.gradient(value, variable).numpy()
+        if backend == "jax":
+            import jax
+
+            value, gradient = jax.value_and_grad(fn)(jax.numpy.asarray(x))
+            return float(value), np.asarray(gradient)
+        import torch
+
+        tensor = torch.tensor(x, requires_grad=True)
+        value = fn(tensor)
+        value.backward()
+        return float(value.detach()), tensor.grad.numpy()
+
+    return evaluate

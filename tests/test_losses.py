@@ -370,30 +370,6 @@ def test_docstring_example_runs(name, run_example):
 # Callables as stability losses, extreme inputs and shape checks.
 
 
-def value_and_gradient(fn, x):
-    """`fn(x)`, a scalar, and its gradient with respect to `x`, on any backend."""
-    x = np.asarray(x)
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        variable = tf.Variable(x)
-        with tf.GradientTape() as tape:
-            value = fn(variable)
-        return float(value), tape.gradient(value, variable).numpy()
-    if backend == "jax":
-        import jax
-
-        value, gradient = jax.value_and_grad(fn)(jax.numpy.asarray(x))
-        return float(value), np.asarray(gradient)
-    import torch
-
-    tensor = torch.tensor(x, requires_grad=True)
-    value = fn(tensor)
-    value.backward()
-    return float(value.detach()), tensor.grad.numpy()
-
-
 def _private_term(clean, perturbed):
     return ops.sum(ops.abs(clean - perturbed), axis=-1)
 
@@ -484,7 +460,7 @@ def test_distribution_losses_at_logits_beyond_float32_range():
     "fn",
     [losses.kl_divergence, losses.cross_entropy, losses.jensen_shannon_divergence],
 )
-def test_gradients_at_logits_beyond_float32_range_are_finite(fn):
+def test_gradients_at_logits_beyond_float32_range_are_finite(fn, value_and_gradient):
     def total(perturbed):
         return ops.sum(fn(_HUGE_CLEAN, perturbed, from_logits=True))
 
@@ -506,7 +482,7 @@ def test_gradients_at_logits_beyond_float32_range_are_finite(fn):
     assert np.all(np.isfinite(gradient))
 
 
-def test_l2_distance_of_huge_outputs():
+def test_l2_distance_of_huge_outputs(value_and_gradient):
     # Squares of 1e20 overflow float32; the distances, 5e20 and 0, do not.
     clean = np.array([[0.0, 0.0], [1e20, -1e20]], "float32")
     perturbed = np.array([[3e20, 4e20], [1e20, -1e20]], "float32")

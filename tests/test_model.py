@@ -223,17 +223,6 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
     # Per-output sample weights: the term of "b" takes b's weights, not a's.
     weights_a = np.full(6, 3.0, "float32")
     weights_b = np.arange(6, dtype="float32")
-    weighted = model.evaluate(
-        x,
-        y,
-        sample_weight={"a": weights_a, "b": weights_b},
-        batch_size=6,
-        verbose=0,
-        return_dict=True,
-    )
-    assert weighted["stability_loss"] == pytest.approx(
-        term * weights_b.mean(), rel=1e-5
-    )
     # The same with list outputs and a list of weights.
     as_list = StabilityModel(
         inputs,
@@ -245,17 +234,21 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
     as_list.compile(
         loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True), "mse"]
     )
-    weighted = as_list.evaluate(
-        x,
-        [y["a"], y["b"]],
-        sample_weight=[weights_a, weights_b],
-        batch_size=6,
-        verbose=0,
-        return_dict=True,
-    )
-    assert weighted["stability_loss"] == pytest.approx(
-        term * weights_b.mean(), rel=1e-5
-    )
+    for weighted_model, targets, sample_weight in (
+        (model, y, {"a": weights_a, "b": weights_b}),
+        (as_list, [y["a"], y["b"]], [weights_a, weights_b]),
+    ):
+        weighted = weighted_model.evaluate(
+            x,
+            targets,
+            sample_weight=sample_weight,
+            batch_size=6,
+            verbose=0,
+            return_dict=True,
+        )
+        assert weighted["stability_loss"] == pytest.approx(
+            term * weights_b.mean(), rel=1e-5
+        )
     by_layer_name = StabilityModel(
         inputs,
         {"a": a, "b": b},

@@ -1015,30 +1015,6 @@ def as_float32_value(reference):
     )
 
 
-def value_and_gradient(fn, x):
-    """`fn(x)`, a scalar, and its gradient with respect to `x`, on any backend."""
-    x = np.asarray(x)
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        variable = tf.Variable(x)
-        with tf.GradientTape() as tape:
-            value = fn(variable)
-        return float(value), tape.gradient(value, variable).numpy()
-    if backend == "jax":
-        import jax
-
-        value, gradient = jax.value_and_grad(fn)(jax.numpy.asarray(x))
-        return float(value), np.asarray(gradient)
-    import torch
-
-    tensor = torch.tensor(x, requires_grad=True)
-    value = fn(tensor)
-    value.backward()
-    return float(value.detach()), tensor.grad.numpy()
-
-
 @pytest.mark.parametrize("distance", ["l2", "squared_l2", "cosine"])
 def test_hinge_of_huge_embeddings_matches_float64(distance):
     # Squares of 1e20 overflow float32 (inf - inf was NaN). Row 0 is the
@@ -1069,7 +1045,7 @@ def test_hinge_of_huge_embeddings_matches_float64(distance):
 
 
 @pytest.mark.parametrize("distance", ["l2", "squared_l2", "cosine"])
-def test_hinge_gradients_of_huge_embeddings(rng, distance):
+def test_hinge_gradients_of_huge_embeddings(rng, distance, value_and_gradient):
     # Scaling every embedding by a power of two c with margin 0 scales the
     # loss by c**degree and its gradient by c**(degree - 1), and float32
     # rounding commutes with powers of two. c = 2**66 (7.4e19): squares
@@ -1139,7 +1115,7 @@ def test_mining_losses_of_huge_embeddings_match_reference(batch, metric):
         assert as_numpy(cases[1][0]) == np.inf
 
 
-def test_squared_l2_mining_beyond_float32_by_hand():
+def test_squared_l2_mining_beyond_float32_by_hand(value_and_gradient):
     # Points x = 0, 2e19, -sqrt(2) 1e19 with labels [0, 0, 1]: squared
     # distances D01 = 4e38 and D12 = 1.17e39 overflow float32 (the Gram
     # matrix gave inf - inf = NaN), D02 = 2e38 does not. Margin 0.6:
@@ -1176,7 +1152,7 @@ def test_squared_l2_mining_beyond_float32_by_hand():
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_mining_gradients_of_huge_embeddings(batch, metric):
+def test_mining_gradients_of_huge_embeddings(batch, metric, value_and_gradient):
     # With margin 0 (and no soft margin) the losses are homogeneous of the
     # distance's degree: scaling the embeddings by a power of two c scales
     # the loss by c**degree and its gradient by c**(degree - 1), as in
