@@ -412,7 +412,7 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
     from keras_stability._backend import require_tensorflow
     from keras_stability._seeds import MAX_SEED
     from keras_stability._seeds import StepSeed
-    from keras_stability.perturbations import Perturbation
+    from keras_stability.model import _perturb_inputs
 
     tf = require_tensorflow("keras_stability.data.with_perturbed_copy")
     seed = check_int(seed, "seed", 0, MAX_SEED)
@@ -433,15 +433,8 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
         )
 
     def perturb(x, draw):
-        if isinstance(perturbation, Perturbation):
-            pair = tf.stack([tf.constant(seed, tf.int64), draw])
-            seed_object = StepSeed(pair)
-            return keras.tree.map_structure(
-                lambda t: perturbation(t, training=True, seed=seed_object), x
-            )
-        if isinstance(perturbation, keras.layers.Layer):
-            return perturbation(x, training=True)
-        return perturbation(x)
+        pair = tf.stack([tf.constant(seed, tf.int64), draw])
+        return _perturb_inputs(perturbation, x, StepSeed(pair))
 
     def add_copy(batch, draw):
         if isinstance(batch, tuple):

@@ -52,6 +52,36 @@ def default_perturbation():
     return RandomCropOffset(max_offset=4)
 
 
+def _perturb_inputs(perturbation, x, seed):
+    """The perturbed copy of the model inputs `x` (a tensor or a structure).
+
+    A `Perturbation` is applied to every input tensor with `seed` (a
+    `StepSeed`); another layer is called on `x` with `training=True`, a
+    callable on `x`. Shared by the training step and
+    `data.with_perturbed_copy`, so both make the same copy.
+
+    Raises:
+        ValueError: if the copy's shapes differ from the inputs'.
+    """
+    if isinstance(perturbation, Perturbation):
+        perturbed = keras.tree.map_structure(
+            lambda t: perturbation(t, training=True, seed=seed), x
+        )
+    elif isinstance(perturbation, keras.layers.Layer):
+        perturbed = perturbation(x, training=True)
+    else:
+        perturbed = perturbation(x)
+    clean_shapes = [tuple(t.shape) for t in keras.tree.flatten(x)]
+    perturbed_shapes = [tuple(t.shape) for t in keras.tree.flatten(perturbed)]
+    if clean_shapes != perturbed_shapes:
+        raise ValueError(
+            "The perturbation must keep the inputs' shapes: it turned "
+            f"{clean_shapes} into {perturbed_shapes}. "
+            f"Received: perturbation={perturbation!r}"
+        )
+    return perturbed
+
+
 _DISTRIBUTION_LOSSES = (
     stability_losses.KLDivergence,
     stability_losses.CrossEntropy,
@@ -436,23 +466,7 @@ class StabilityModel(keras.Model):
         return StepSeed(ops.concatenate([seed, step]))
 
     def _perturb(self, x, seed):
-        if isinstance(self.perturbation, Perturbation):
-            perturbed = keras.tree.map_structure(
-                lambda t: self.perturbation(t, training=True, seed=seed), x
-            )
-        elif isinstance(self.perturbation, keras.layers.Layer):
-            perturbed = self.perturbation(x, training=True)
-        else:
-            perturbed = self.perturbation(x)
-        clean_shapes = [tuple(t.shape) for t in keras.tree.flatten(x)]
-        perturbed_shapes = [tuple(t.shape) for t in keras.tree.flatten(perturbed)]
-        if clean_shapes != perturbed_shapes:
-            raise ValueError(
-                "The perturbation must keep the inputs' shapes: it turned "
-                f"{clean_shapes} into {perturbed_shapes}. "
-                f"Received: perturbation={self.perturbation!r}"
-            )
-        return perturbed
+        return _perturb_inputs(self.perturbation, x, seed)
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`, after checking that array inputs are finite."""

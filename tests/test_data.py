@@ -333,6 +333,19 @@ def test_pipeline_copy_k_is_drawn_from_the_seed_and_draw_k(small_dataset):
 
 
 @pytest.mark.tensorflow
+def test_pipeline_refuses_a_copy_of_another_shape(small_dataset):
+    # The same check as the training step's: both go through one function.
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "The perturbation must keep the inputs' shapes: it turned "
+            "[(None, 8, 8, 1)] into [(None, 4, 4, 1)]."
+        ),
+    ):
+        data.with_perturbed_copy(small_dataset, lambda x: x[:, ::2, ::2, :])
+
+
+@pytest.mark.tensorflow
 def test_pipeline_keeps_labels_and_weights(rng):
     import tensorflow as tf
 
