@@ -52,6 +52,7 @@ import keras
 import numpy as np
 
 from keras_stability import StabilityModel
+from keras_stability import datasets
 from keras_stability import evaluation
 from keras_stability import perturbations
 from keras_stability import plotting
@@ -78,26 +79,6 @@ TRAIN_PHOTOS = (
     "china.jpg",
 )
 TEST_PHOTOS = ("chelsea", "stereo_motorcycle", "flower.jpg")
-
-
-def load_photo(name):
-    """One bundled photograph as float32 RGB in [0, 1], short side 256."""
-    from skimage import data as skimage_data
-    from skimage.transform import resize
-
-    if name.endswith(".jpg"):
-        from sklearn.datasets import load_sample_image
-
-        image = load_sample_image(name)
-    elif name == "stereo_motorcycle":
-        image = skimage_data.stereo_motorcycle()[0]
-    else:
-        image = getattr(skimage_data, name)()
-    image = np.asarray(image, "float32") / 255.0
-    height, width = image.shape[:2]
-    scale = SHORT_SIDE / min(height, width)
-    shape = (round(height * scale), round(width * scale))
-    return np.clip(resize(image, shape, anti_aliasing=True), 0, 1).astype("float32")
 
 
 def textured_locations(photo, rng, count):
@@ -235,9 +216,10 @@ def main(argv=None):
     if args.seeds < 1 or args.epochs < 1 or args.steps < 1:
         parser.error("--seeds, --epochs and --steps must be >= 1")
     start = time.time()
-    train_photos = [load_photo(name) for name in TRAIN_PHOTOS]
+    train_photos = [datasets.load_picture(name, SHORT_SIDE) for name in TRAIN_PHOTOS]
     tiles = test_tiles(
-        [load_photo(name) for name in TEST_PHOTOS], limit=64 if args.quick else None
+        [datasets.load_picture(name, SHORT_SIDE) for name in TEST_PHOTOS],
+        limit=64 if args.quick else None,
     )
     names = list(distortions())
     results = {"baseline": {n: [] for n in names}, "stabilized": {n: [] for n in names}}

@@ -1,7 +1,7 @@
 """Data: the demo's real images, a user's image folder, and evaluation batches.
 
-Nothing here downloads: the demo's photographs of handwritten digits ship
-inside scikit-learn.
+Nothing here downloads. The bundled tasks (`load_digits` among them) live in
+`keras_stability.datasets`; `load_digits` is also here, where it began.
 """
 
 import os
@@ -13,7 +13,7 @@ from keras import ops
 from keras_stability._checks import check_int
 from keras_stability._checks import check_size
 from keras_stability._checks import is_int
-from keras_stability._checks import is_number
+from keras_stability.datasets import load_digits  # noqa: F401 (public name)
 
 __all__ = [
     "CLEAN_KEY",
@@ -29,73 +29,6 @@ __all__ = [
 # {CLEAN_KEY: x, PERTURBED_KEY: x'} in place of x.
 CLEAN_KEY = "keras_stability_clean"
 PERTURBED_KEY = "keras_stability_perturbed"
-
-
-def load_digits(image_size=32, test_fraction=0.25, seed=0):
-    """scikit-learn's 1,797 handwritten digits as images in [0, 1].
-
-    The 8x8 scans (16 grey levels) are brought up to `image_size` with
-    bilinear resizing and split into train and test with a fixed seed,
-    stratified by class.
-
-    Args:
-        image_size: side of the square output images, >= 8. Defaults to 32.
-        test_fraction: share of each class held out, in (0, 1), large
-            and small enough to leave at least one image in each split.
-            Defaults to 0.25.
-        seed: seed of the split. Defaults to 0.
-
-    Returns:
-        `((x_train, y_train), (x_test, y_test))`, images of shape
-        `(n, image_size, image_size, 1)` float32 in [0, 1] and int labels.
-
-    Example:
-
-    ```python
-    from keras_stability.data import load_digits
-
-    (x_train, y_train), (x_test, y_test) = load_digits(image_size=8, seed=0)
-    assert x_train.shape[1:] == (8, 8, 1) and len(x_train) + len(x_test) == 1797
-    assert 0 <= x_train.min() and x_train.max() <= 1
-    assert set(y_test) == set(range(10))
-    ```
-    """
-    check_int(image_size, "image_size", 8)
-    check_int(seed, "seed", 0)
-    if not (is_number(test_fraction) and 0 < test_fraction < 1):
-        raise ValueError(
-            "`test_fraction` must be in (0, 1). "
-            f"Received: test_fraction={test_fraction!r}"
-        )
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-    except ImportError as error:
-        raise ImportError(
-            "The demo data ships with scikit-learn: "
-            "pip install 'keras-stability[examples]'"
-        ) from error
-    digits = sklearn_digits()
-    images = (digits.images / 16.0).astype("float32")[..., None]
-    if image_size != 8:
-        images = ops.convert_to_numpy(
-            ops.image.resize(images, (image_size, image_size), interpolation="bilinear")
-        )
-        images = np.clip(images, 0.0, 1.0)  # bilinear stays in range; float slack
-    labels = digits.target.astype("int64")
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(labels), bool)
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        chosen = rng.choice(members, round(len(members) * test_fraction), replace=False)
-        test[chosen] = True
-    if test.all() or not test.any():
-        raise ValueError(
-            "`test_fraction` must leave at least one of the "
-            f"{len(labels)} images in each split; it rounds to "
-            f"{int(test.sum())} test images. "
-            f"Received: test_fraction={test_fraction!r}"
-        )
-    return (images[~test], labels[~test]), (images[test], labels[test])
 
 
 def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
