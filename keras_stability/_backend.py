@@ -9,6 +9,8 @@ export, `tf.distribute` scaling) ask for it here, so that
 import keras
 
 __all__ = [
+    "assert_in_graph",
+    "is_concrete",
     "is_tensorflow",
     "replica_id",
     "require_tensorflow",
@@ -43,6 +45,46 @@ def require_tensorflow(feature):
     import tensorflow as tf
 
     return tf
+
+
+def is_concrete(x):
+    """Whether `x` holds values now: not a Keras input, a graph or a traced tensor.
+
+    NumPy arrays, eager TensorFlow tensors, JAX arrays outside `jit` and
+    PyTorch tensors are concrete; `keras.Input` tensors, tensors inside a
+    `tf.function` or `tf.data` map, and JAX tracers are not.
+    """
+    if isinstance(x, keras.KerasTensor):
+        return False
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly() and not tf.is_symbolic_tensor(x)
+    if backend == "jax":
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    return True
+
+
+def assert_in_graph(condition, message):
+    """A TensorFlow graph assertion that `condition` holds, or None elsewhere.
+
+    Inside a `tf.function` or `tf.data` map a check on values can only run
+    as an op; XLA drops it, and JAX's `jit` has no such op at all, so
+    callers check values where they are concrete and use this as a second
+    line on TensorFlow graphs.
+
+    Returns:
+        The assertion op, for `tf.control_dependencies`, or None on other
+        backends.
+    """
+    if not is_tensorflow():
+        return None
+    import tensorflow as tf
+
+    return tf.debugging.Assert(condition, [message])
 
 
 def _num_replicas():

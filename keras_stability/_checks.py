@@ -135,3 +135,54 @@ def check_same_shape(**tensors):
         )
         received = ", ".join(f"{name}.shape={shape}" for name, shape in shapes.items())
         raise ValueError(f"{listed} must have the same shape. Received: {received}")
+
+
+# Pixels may stray this share of the range's width outside `value_range`
+# (resampling overshoot, noise) before they are refused. A wrong scale, such
+# as 0..255 images against `(0, 1)`, is hundreds of widths off.
+VALUE_RANGE_SLACK = 0.1
+
+
+def suggested_value_range(low, high):
+    """The usual pixel range that holds values seen in `[low, high]`."""
+    for candidate in ((0, 1), (-1, 1), (0, 255), (0, 65535)):
+        if candidate[0] <= low and high <= candidate[1]:
+            return candidate
+    return (float(np.floor(low)), float(np.ceil(high)))
+
+
+def value_range_error(
+    low, high, value_range, owner, fix="where the perturbation is built"
+):
+    """The error for images whose values `[low, high]` leave `value_range`.
+
+    Returns None when the values are finite and within `value_range`, give or
+    take `VALUE_RANGE_SLACK` of its width.
+
+    Args:
+        low: the smallest value seen, a float (NaN if any value was NaN).
+        high: the largest value seen, a float.
+        value_range: the `(low, high)` the values should be in.
+        owner: who needs the range, e.g. "`JpegCompression`", for the
+            message.
+        fix: where the user passes `value_range`, for the message.
+            Defaults to `"where the perturbation is built"`.
+    """
+    range_low, range_high = value_range
+    slack = VALUE_RANGE_SLACK * (range_high - range_low)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return ValueError(
+            f"The images given to {owner} hold NaN or inf values "
+            f"(seen: min={low}, max={high}); perturbations need finite pixels."
+        )
+    if range_low - slack <= low and high <= range_high + slack:
+        return None
+    suggested = suggested_value_range(low, high)
+    return ValueError(
+        f"The images given to {owner} hold values in [{low:g}, {high:g}], "
+        f"outside its value_range={tuple(value_range)!r}: every distortion is "
+        "scaled to that range, so the perturbed copies would be wrong (JPEG "
+        "saturates them, noise has the wrong strength). Pass "
+        f"`value_range={suggested!r}` {fix}, or rescale the images to "
+        f"{tuple(value_range)!r}."
+    )

@@ -9,7 +9,9 @@ compute dtype. Randomness comes from `keras.random` with the layer's own
 `StabilityModel` draws a fresh, replayable x' at every step.
 """
 
+import contextlib
 import math
+import threading
 
 import keras
 import numpy as np
@@ -18,12 +20,14 @@ from keras import ops
 from keras_stability import _backend
 from keras_stability import jpeg as jpeg_lib
 from keras_stability._checks import FLOAT32_MAX
+from keras_stability._checks import VALUE_RANGE_SLACK
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
 from keras_stability._checks import check_size
 from keras_stability._checks import is_int
 from keras_stability._checks import is_number
+from keras_stability._checks import value_range_error
 from keras_stability._seeds import MAX_SEED
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "Perturbation",
     "RandomCropOffset",
     "ThumbnailResize",
+    "default_perturbation",
 ]
 
 
@@ -64,6 +69,21 @@ def _static_height_width(images, layer):
     return int(height), int(width)
 
 
+# How many combinations (`Compose`, `OneOf`) are applying their elements on
+# this thread: their elements receive images the combination has already
+# checked, or has already perturbed (noise may leave the range).
+_NESTING = threading.local()
+
+
+@contextlib.contextmanager
+def _inside_combination():
+    _NESTING.depth = getattr(_NESTING, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _NESTING.depth -= 1
+
+
 @keras.saving.register_keras_serializable(package="keras_stability")
 class Perturbation(keras.layers.Layer):
     """Base class of the perturbations: a random map from images to images.
@@ -84,11 +104,15 @@ class Perturbation(keras.layers.Layer):
       straight to every `keras.random` call as `seed=`.
 
     Nothing is clipped to `value_range` unless the distortion itself clips.
+    Images outside `value_range` are refused (`check_images`): 0..255 images
+    given to a layer built for `(0, 1)` would silently come out wrong.
 
     Args:
         value_range: pair `(low, high)` with `low < high` and `high - low`
             finite in float32: the range the pixel values live in, e.g.
-            `(0, 1)` or `(0, 255)`. Defaults to `(0, 1)`.
+            `(0, 1)` or `(0, 255)` (what
+            `keras.utils.image_dataset_from_directory` yields). Defaults to
+            `(0, 1)`.
         seed: int in `[0, 2**31 - 1]` (the range every backend's
             `keras.random.SeedGenerator` takes) or `None`, the seed of the
             layer's own `keras.random.SeedGenerator`. Defaults to `None`.
@@ -165,11 +189,74 @@ class Perturbation(keras.layers.Layer):
         config.update({"value_range": self.value_range, "seed": self.seed})
         return config
 
+    def input_value_ranges(self):
+        """The value ranges this layer's inputs must lie in: `[value_range]`."""
+        return [self.value_range]
+
+    def check_images(self, images):
+        """Refuses images with values outside the layer's `value_range`.
+
+        Values up to a tenth of the range's width outside it pass
+        (resampling overshoot, noise added upstream); anything further, such
+        as 0..255 images given to a layer built for `(0, 1)`, raises. Every
+        call of the layer runs this check on its inputs (a combination
+        checks for its elements). Concrete values (NumPy, eager TensorFlow,
+        PyTorch, JAX outside `jit`) raise a `ValueError` at once; inside a
+        `tf.function` or a `tf.data` map the check is a TensorFlow assertion
+        (an `InvalidArgumentError` when it runs; XLA drops it); inside JAX's
+        `jit` values cannot be checked, which is why `StabilityModel`
+        checks the training data before `fit`.
+
+        Args:
+            images: a batch or a single image.
+
+        Raises:
+            ValueError: if concrete `images` hold values outside the range,
+                naming the range, the values seen and the fix.
+        """
+        ranges = self.input_value_ranges()
+        if not ranges or not hasattr(images, "dtype"):
+            return
+        values = ops.cast(images, "float32")
+        low, high = ops.min(values), ops.max(values)
+        # The extremes of captured constants are traced too, so they, not
+        # the images, say whether there are values to look at.
+        if _backend.is_concrete(low):
+            low = float(ops.convert_to_numpy(low))
+            high = float(ops.convert_to_numpy(high))
+            for value_range in ranges:
+                error = value_range_error(
+                    low, high, value_range, f"`{type(self).__name__}`"
+                )
+                if error is not None:
+                    raise error
+            return
+        if not _backend.is_tensorflow():
+            return
+        inside = True
+        for range_low, range_high in ranges:
+            slack = VALUE_RANGE_SLACK * (range_high - range_low)
+            inside = ops.logical_and(
+                inside,
+                ops.logical_and(
+                    ops.greater_equal(low, range_low - slack),
+                    ops.less_equal(high, range_high + slack),
+                ),
+            )
+        _backend.assert_in_graph(
+            inside,
+            f"The images given to `{type(self).__name__}` hold values outside "
+            f"its value ranges {ranges} (a tenth of the width allowed): pass "
+            "the images' range as `value_range` where the perturbation is "
+            "built, e.g. value_range=(0, 255) for 8-bit levels.",
+        )
+
     def _to_batch(self, inputs, seed):
         """A 4-D batch in the compute dtype, and whether `inputs` was one image.
 
-        Also checks the `seed` given to the call: `keras.random` would take
-        an int on some backends and not on others.
+        Also checks the `seed` given to the call (`keras.random` would take
+        an int on some backends and not on others) and, unless a combination
+        is applying this layer, the range of the values.
         """
         if seed is not None and not isinstance(seed, keras.random.SeedGenerator):
             raise ValueError(
@@ -179,6 +266,8 @@ class Perturbation(keras.layers.Layer):
                 f"Received: seed={seed!r}"
             )
         shape = self.compute_output_shape(inputs.shape)
+        if getattr(_NESTING, "depth", 0) == 0:
+            self.check_images(inputs)
         images = ops.cast(inputs, self.compute_dtype)
         if len(shape) == 3:
             return ops.expand_dims(images, 0), True
@@ -210,6 +299,38 @@ def _normal(shape, stddev, dtype, seed):
 _MAX_NOISE_SCALE = FLOAT32_MAX / 16
 
 
+def _check_severity(value, name, check):
+    """A severity or a pair `(a, b)`, `a <= b`, to draw one per image.
+
+    `check(value, name)` validates one number and returns it as a float.
+    Returns a float or a tuple of two floats.
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and all(is_number(v) for v in value):
+            pair = (check(value[0], name), check(value[1], name))
+            if pair[0] <= pair[1]:
+                return pair
+        raise ValueError(
+            f"`{name}` must be a number or a pair (a, b) of numbers with a <= b. "
+            f"Received: {name}={value!r}"
+        )
+    return check(value, name)
+
+
+def _strongest(severity):
+    """The largest value of a severity or a pair of them."""
+    return max(severity) if isinstance(severity, tuple) else severity
+
+
+def _per_image_uniform(images, bounds, seed):
+    """One draw per image from `U[a, b]`, shaped `(batch, 1, 1, 1)`."""
+    a, b = bounds
+    draws = keras.random.uniform(
+        (ops.shape(images)[0], 1, 1, 1), a, b, dtype=images.dtype, seed=seed
+    )
+    return draws
+
+
 @keras.saving.register_keras_serializable(package="keras_stability")
 class GaussianNoise(Perturbation):
     """Adds i.i.d. Gaussian noise to every pixel: the paper's training x'.
@@ -217,7 +338,9 @@ class GaussianNoise(Perturbation):
     Each output value is `x + stddev * (high - low) * n` with `n ~ N(0, 1)`
     drawn independently per pixel and channel, so `stddev` is in units of the
     width of `value_range` (`stddev=0.04` is 0.04 on `(0, 1)` and 10.2 on
-    `(0, 255)`). As in the paper the result is not clipped, so it can leave
+    `(0, 255)`). With a pair `stddev=(a, b)` every image gets its own
+    standard deviation, drawn uniformly from `[a, b]`: mild and strong noise
+    in the same batch. As in the paper the result is not clipped, so it can leave
     `value_range`; pass `clip=True` to clip it back.
 
     Formula:
@@ -227,7 +350,8 @@ class GaussianNoise(Perturbation):
     ```
 
     Args:
-        stddev: float >= 0, the noise standard deviation as a fraction of
+        stddev: float >= 0, or a pair `(a, b)` of them with `a <= b` to draw
+            one per image: the noise standard deviation as a fraction of
             the value range's width, with `stddev * (high - low)` at most
             float32's largest / 16 so that the noise stays finite. Defaults
             to `0.04`, the value public reproductions use on `[0, 1]` images.
@@ -261,11 +385,11 @@ class GaussianNoise(Perturbation):
         self, stddev=0.04, clip=False, value_range=(0, 1), seed=None, **kwargs
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        check_non_negative(stddev, "stddev")
+        stddev = _check_severity(stddev, "stddev", check_non_negative)
         low, high = self.value_range
         # Draws of N(0, 1) in float32 stay below 8 in magnitude; this keeps
         # the noise, and the pixels it is added to, finite in float32.
-        if stddev * (high - low) > _MAX_NOISE_SCALE:
+        if _strongest(stddev) * (high - low) > _MAX_NOISE_SCALE:
             raise ValueError(
                 "`stddev` times the width of `value_range` must be at most "
                 f"{_MAX_NOISE_SCALE:.4g} (float32's largest / 16), or the noise "
@@ -278,9 +402,15 @@ class GaussianNoise(Perturbation):
 
     def perturb(self, images, seed):
         low, high = self.value_range
-        noise = _normal(
-            ops.shape(images), self.stddev * (high - low), images.dtype, seed
-        )
+        if isinstance(self.stddev, tuple):
+            scale = _per_image_uniform(images, self.stddev, seed)
+            noise = ops.multiply(
+                _normal(ops.shape(images), high - low, images.dtype, seed), scale
+            )
+        else:
+            noise = _normal(
+                ops.shape(images), self.stddev * (high - low), images.dtype, seed
+            )
         outputs = ops.add(images, noise)
         if self.clip:
             outputs = ops.clip(outputs, low, high)
@@ -350,11 +480,12 @@ class JpegCompression(Perturbation):
     outputs sit on the 256 levels of `value_range` (integers on `(0, 255)`),
     and on `(0, 1)` they are bit-identical to `tf.image.adjust_jpeg_quality`.
 
-    Inputs outside `value_range` saturate to its ends, as in any 8-bit
-    codec: every pixel becomes one of the 256 levels before encoding. So
-    images in 0..255 need `value_range=(0, 255)`; with the default `(0, 1)`
-    nearly all their pixels are above 1, encode as level 255, and the output
-    is a nearly white image. Nothing checks this at run time.
+    Inputs a little outside `value_range` (noise added upstream) saturate to
+    its ends, as in any 8-bit codec: every pixel becomes one of the 256
+    levels before encoding. Images far outside it are refused (see
+    `Perturbation.check_images`): 0..255 images under the default `(0, 1)`
+    would encode nearly every pixel as level 255, a white image, so they
+    need `value_range=(0, 255)`.
 
     `quality` is either fixed or a range `(low, high)`; with a range, every
     image gets its own quality, drawn uniformly from the integers in
@@ -482,36 +613,63 @@ class JpegCompression(Perturbation):
 _CROP_INTERPOLATIONS = ("bilinear", "nearest")
 
 
-def _crop_resize_axis(images, offsets, axis, size, window, interpolation):
-    """Resamples `window` pixels from `offsets` along `axis` back to `size`.
+def _resize_taps(window, size):
+    """Where `tf.image.resize` samples to resize `window` pixels to `size`.
 
-    Same sampling grid as `tf.image.resize` with half-pixel centres: output
-    pixel `i` reads the window at `(i + 0.5) * window / size - 0.5`, with
-    samples clamped to the window's border.
+    Half-pixel centres, in float32 as TensorFlow computes them: output pixel
+    `i` is centred at `c = (i + 0.5) * (window / size)` in the input. The
+    nearest neighbour is `floor(c)`; bilinear reads the two pixels around
+    `c - 0.5`; samples are clamped to `[0, window - 1]`.
+
+    Returns:
+        NumPy arrays of shape `(size,)`: the nearest pixel, the lower and
+        upper bilinear taps (all int32), and the upper tap's weight
+        (float32).
     """
     scale = np.float32(window / size)
     centres = (np.arange(size, dtype=np.float32) + np.float32(0.5)) * scale
-    axis_shape = [1, 1, 1, 1]
-    axis_shape[axis] = size
-
-    def take(index):
-        index = ops.add(ops.expand_dims(offsets, 1), index.astype("int32"))
-        index = ops.reshape(index, [-1] + axis_shape[1:])
-        return ops.take_along_axis(images, index, axis=axis)
-
-    if interpolation == "nearest":
-        return take(np.minimum(np.floor(centres), window - 1))
-    # Bilinear as a per-image (size x size) interpolation matrix: a batched
-    # matmul, about 4x faster than two gathers per axis on a CPU.
+    nearest = np.minimum(np.floor(centres), window - 1).astype("int32")
     coordinates = centres - np.float32(0.5)
     floor = np.floor(coordinates)
     lower = np.maximum(floor, 0).astype("int32")
     upper = np.minimum(np.ceil(coordinates), window - 1).astype("int32")
-    fraction = (coordinates - floor).astype("float32")[None, :, None]
+    fraction = (coordinates - floor).astype("float32")
+    return nearest, lower, upper, fraction
+
+
+def _crop_resize_axis(images, offsets, axis, size, window, interpolation, choice=None):
+    """Resamples `window` pixels from `offsets` along `axis` back to `size`.
+
+    Same sampling grid as `tf.image.resize` (`_resize_taps`). `window` is an
+    int, the same for every image, or a tuple of ints together with
+    `choice`, an int tensor `(batch,)`: image `b` resamples
+    `window[choice[b]]` pixels. `offsets` `(batch,)` is where each image's
+    window starts.
+    """
+    windows = (window,) if choice is None else window
+    taps = [_resize_taps(w, size) for w in windows]
+    # Nearest, lower, upper, fraction: one row per window.
+    tables = [np.stack([t[k] for t in taps]) for k in range(4)]
+    if choice is not None:
+        # One row of taps per image; static shapes, so XLA compiles it.
+        tables = [ops.take(table, choice, axis=0) for table in tables]
+    nearest, lower, upper, fraction = tables
+    if choice is not None:
+        fraction = ops.cast(fraction, images.dtype)
+    axis_shape = [1, 1, 1, 1]
+    axis_shape[axis] = size
     start = ops.expand_dims(offsets, 1)
+
+    if interpolation == "nearest":
+        index = ops.reshape(ops.add(start, nearest), [-1] + axis_shape[1:])
+        return ops.take_along_axis(images, index, axis=axis)
+    # Bilinear as a per-image (size x size) interpolation matrix: a batched
+    # matmul, about 4x faster than two gathers per axis on a CPU.
+    fraction = ops.expand_dims(fraction, -1)
     matrix = ops.add(
         ops.multiply(
-            ops.one_hot(start + lower, size, dtype=images.dtype), 1 - fraction
+            ops.one_hot(start + lower, size, dtype=images.dtype),
+            ops.subtract(1, fraction),
         ),
         ops.multiply(ops.one_hot(start + upper, size, dtype=images.dtype), fraction),
     )
@@ -532,16 +690,23 @@ class RandomCropOffset(Perturbation):
     (half-pixel centres, samples clamped to the window); `max_offset=0` is
     the identity.
 
+    With a pair `max_offset=(a, b)` every image first gets its own offset
+    budget `o`, drawn uniformly from the integers `{a, ..., b}`, and then a
+    window and a corner as above for that `o`: mild and strong crops in the
+    same batch. A pair `(a, a)` is the same layer as `max_offset=a`, with
+    the same draws.
+
     It is written with gathers in `keras.ops` (not
     `keras.ops.image.affine_transform`, whose TensorFlow kernel XLA cannot
     compile), so it runs batched and under XLA on every backend. The image
     height and width must be known when the layer is called, and larger
-    than `max_offset`. Bilinear resampling stays within the range of the
-    input, so nothing is clipped.
+    than the largest offset. Bilinear resampling stays within the range of
+    the input, so nothing is clipped.
 
     Args:
         max_offset: int >= 0, the largest shift `o` of the window in pixels,
-            which also makes the window `o` pixels smaller than the image.
+            which also makes the window `o` pixels smaller than the image;
+            or a pair `(a, b)` of them with `a <= b` to draw one per image.
             Defaults to `4`.
         interpolation: `"bilinear"` or `"nearest"`, how the window is
             resized back. Defaults to `"bilinear"`.
@@ -578,13 +743,13 @@ class RandomCropOffset(Perturbation):
         **kwargs,
     ):
         super().__init__(value_range=value_range, seed=seed, **kwargs)
-        check_int(max_offset, "max_offset", 0)
+        max_offset = _check_max_offset(max_offset)
         if interpolation not in _CROP_INTERPOLATIONS:
             raise ValueError(
                 f"`interpolation` must be one of {_CROP_INTERPOLATIONS}. "
                 f"Received: interpolation={interpolation!r}"
             )
-        self.max_offset = int(max_offset)
+        self.max_offset = max_offset
         self.interpolation = interpolation
 
     def compute_output_shape(self, input_shape):
@@ -593,18 +758,27 @@ class RandomCropOffset(Perturbation):
         return shape
 
     def _check_offset(self, height, width):
-        offset = self.max_offset
+        offset = _strongest(self.max_offset)
         if any(size is not None and offset >= size for size in (height, width)):
+            which = (
+                "The upper end of `max_offset`"
+                if isinstance(self.max_offset, tuple)
+                else "`max_offset`"
+            )
             raise ValueError(
-                "`max_offset` must be smaller than the image height and width. "
-                f"Received: max_offset={offset} for images of height={height} "
-                f"and width={width}"
+                f"{which} must be smaller than the image height and width. "
+                f"Received: max_offset={self.max_offset!r} for images of "
+                f"height={height} and width={width}"
             )
 
     def perturb(self, images, seed):
         # `_to_batch` has checked the offset against the image.
         height, width = _static_height_width(images, self)
-        offset = self.max_offset
+        if isinstance(self.max_offset, tuple) and (
+            self.max_offset[0] < self.max_offset[1]
+        ):
+            return self._perturb_offset_range(images, seed, height, width)
+        offset = _strongest(self.max_offset)
         corners = keras.random.randint(
             (ops.shape(images)[0], 2), 0, offset + 1, dtype="int32", seed=seed
         )
@@ -616,6 +790,40 @@ class RandomCropOffset(Perturbation):
             images, corners[:, 0], 1, height, height - offset, self.interpolation
         )
 
+    def _perturb_offset_range(self, images, seed, height, width):
+        low, high = self.max_offset
+        batch = ops.shape(images)[0]
+        offsets = keras.random.randint(
+            (batch, 1), low, high + 1, dtype="int32", seed=seed
+        )
+        # Corner uniform in {0, ..., o}: floor(u * (o + 1)) for u ~ U[0, 1),
+        # capped at o against float32 rounding up.
+        unit = keras.random.uniform((batch, 2), dtype="float32", seed=seed)
+        corners = ops.cast(
+            ops.floor(ops.multiply(unit, ops.cast(offsets + 1, "float32"))), "int32"
+        )
+        corners = ops.minimum(corners, offsets)
+        choice = offsets[:, 0] - low
+        budgets = range(low, high + 1)
+        images = _crop_resize_axis(
+            images,
+            corners[:, 1],
+            2,
+            width,
+            tuple(width - o for o in budgets),
+            self.interpolation,
+            choice,
+        )
+        return _crop_resize_axis(
+            images,
+            corners[:, 0],
+            1,
+            height,
+            tuple(height - o for o in budgets),
+            self.interpolation,
+            choice,
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -624,7 +832,110 @@ class RandomCropOffset(Perturbation):
         return config
 
 
+def _check_max_offset(max_offset):
+    """`max_offset` as an int >= 0, or a pair `(a, b)` of them as a tuple."""
+    pair = isinstance(max_offset, (list, tuple))
+
+    def check(value, name):
+        if is_int(value) and value >= 0:
+            return int(value)
+        expected = "a pair (a, b) of ints >= 0 with a <= b" if pair else "an int >= 0"
+        raise ValueError(
+            f"`{name}` must be {expected}. Received: {name}={max_offset!r}"
+        )
+
+    return _check_severity(max_offset, "max_offset", check)
+
+
 _RESIZE_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+
+
+def _check_scale(scale):
+    """`scale` as given: a number in `(0, 1]`, or a pair of them as a tuple."""
+    pair = isinstance(scale, (list, tuple))
+
+    def check(value, name):
+        if is_number(value) and 0 < value <= 1:
+            return float(value) if pair else value
+        expected = (
+            "a pair (a, b) of numbers in (0, 1] with a <= b" if pair else "in (0, 1]"
+        )
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={scale!r}")
+
+    return _check_severity(scale, "scale", check)
+
+
+def _scaled_size(scale, height, width):
+    """The thumbnail size for `scale`: each side rounded half up, at least 1."""
+    return (
+        max(1, math.floor(scale * height + 0.5)),
+        max(1, math.floor(scale * width + 0.5)),
+    )
+
+
+def _resize_matrix(window, size, interpolation):
+    """`tf.image.resize` of `window` pixels to `size` along one axis, as a matrix.
+
+    Returns a float64 `(size, window)` matrix: output pixel `i` is row `i`
+    times the input (`_resize_taps`, no antialiasing).
+    """
+    nearest, lower, upper, fraction = _resize_taps(window, size)
+    rows = np.arange(size)
+    matrix = np.zeros((size, window))
+    if interpolation == "nearest":
+        matrix[rows, nearest] = 1
+    else:
+        fraction = fraction.astype(np.float64)
+        np.add.at(matrix, (rows, lower), 1 - fraction)
+        np.add.at(matrix, (rows, upper), fraction)
+    return matrix
+
+
+# (size, smallest, largest, interpolation) -> `_thumbnail_matrices`' result.
+_THUMBNAIL_MATRICES = {}
+
+
+def _thumbnail_matrices(size, smallest, largest, interpolation):
+    """The round trips `size` -> `t` -> `size` for `t` in `[smallest, largest]`.
+
+    Resizing is linear and separable, so along one axis the round trip is a
+    `(size, size)` matrix. Returns them stacked, read-only float32
+    `(largest - smallest + 1, size, size)`, the one of side `t` at index
+    `t - smallest`; computed once per argument tuple.
+    """
+    key = (size, smallest, largest, interpolation)
+    if key not in _THUMBNAIL_MATRICES:
+        stack = np.stack(
+            [
+                _resize_matrix(side, size, interpolation)
+                @ _resize_matrix(size, side, interpolation)
+                for side in range(smallest, largest + 1)
+            ]
+        ).astype(np.float32)
+        stack.flags.writeable = False
+        _THUMBNAIL_MATRICES[key] = stack
+    return _THUMBNAIL_MATRICES[key]
+
+
+def _thumbnail_axis(images, scales, axis, size, sides, interpolation):
+    """Shrinks each image along `axis` to its own side and enlarges it back.
+
+    Image `b` gets the side `max(1, floor(scales[b] * size + 0.5))`, rounded
+    as `_scaled_size` rounds (in float32), and kept within `sides`, the
+    smallest and largest side of the range. Its round trip is its matrix of
+    `_thumbnail_matrices`, applied as a batched matmul.
+    """
+    smallest, largest = sides
+    matrices = _thumbnail_matrices(size, smallest, largest, interpolation)
+    side = ops.maximum(ops.floor(ops.add(ops.multiply(scales, size), 0.5)), 1)
+    index = ops.clip(ops.cast(side, "int32") - smallest, 0, largest - smallest)
+    matrix = ops.take(ops.convert_to_tensor(matrices, images.dtype), index, axis=0)
+    equation = "bhwc,bow->bhoc" if axis == 2 else "bhwc,boh->bowc"
+    return ops.einsum(equation, images, matrix)
+
+
+# Interpolations a `scale` range resamples with (as matrices, no antialias).
+_RANGE_INTERPOLATIONS = ("bilinear", "nearest")
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
@@ -632,7 +943,8 @@ class ThumbnailResize(Perturbation):
     """Shrinks every image to a thumbnail and scales it back up: thumb-A.
 
     The images are resized with `keras.ops.image.resize` to the thumbnail
-    size (with `antialias`), then back to their own `(H, W)` (without it).
+    size (low-pass filtered first if `antialias=True`), then back to their
+    own `(H, W)`.
     Give the thumbnail either as `size` (an int `A` for `A x A`, or a pair
     `(h, w)`) or as `scale`, a fraction of the image size:
     `(max(1, round(scale * H)), max(1, round(scale * W)))`, rounded half up.
@@ -640,10 +952,20 @@ class ThumbnailResize(Perturbation):
     coarsest thumbnail there is, by definition, for any image size (e.g.
     `scale=0.01` on 20 x 30 images gives a 1 x 1 thumbnail, not an error).
     Defaults to `scale=0.5` when neither is given. When the thumbnail is the
-    image size (e.g. `scale=1`) the layer is the identity. Deterministic:
-    the seed is never used. The image height and width must be known when
-    the layer is called, and a `size` larger than the image in either
-    dimension is an error then (a thumbnail is never larger than its image).
+    image size (e.g. `scale=1`) the layer is the identity. With `size` or a
+    single `scale` the layer is deterministic: the seed is never used. The
+    image height and width must be known when the layer is called, and a
+    `size` larger than the image in either dimension is an error then (a
+    thumbnail is never larger than its image).
+
+    With a pair `scale=(a, b)` every image gets its own scale, drawn
+    uniformly from `[a, b]`, and so its own thumbnail size, rounded as
+    above: mild and strong blur in the same batch. Each image's round trip
+    is then applied as a resampling matrix per axis, with the sampling of
+    TensorFlow's resize (half-pixel centres), so a range takes only
+    `"bilinear"` and `"nearest"`, without `antialias`. Every size from `a`'s
+    to `b`'s has its matrices, `H x H` and `W x W`: a wide range on large
+    images holds many of them.
 
     Bilinear and nearest resampling stay within the input's range; bicubic
     and Lanczos may overshoot it, and nothing is clipped.
@@ -652,17 +974,20 @@ class ThumbnailResize(Perturbation):
         size: int `A` or pair `(height, width)` of ints >= 1, the thumbnail
             size, at most the image size. Defaults to `None`.
         scale: float in `(0, 1]`, the thumbnail size as a fraction of the
-            image size. Defaults to `None` (and to `0.5` if `size` is also
+            image size, or a pair `(a, b)` of them with `a <= b` to draw one
+            per image. Defaults to `None` (and to `0.5` if `size` is also
             `None`).
         interpolation: one of `"bilinear"`, `"nearest"`, `"bicubic"`,
-            `"lanczos3"`, `"lanczos5"`, used both ways. Defaults to
-            `"bilinear"`.
+            `"lanczos3"`, `"lanczos5"` (with a `scale` pair, one of the
+            first two), used both ways. Defaults to `"bilinear"`.
         antialias: bool, whether to low-pass filter when shrinking, as image
             tools do when they make thumbnails (no effect with `"nearest"`,
-            as in `tf.image.resize`). Defaults to `False`.
+            as in `tf.image.resize`; `False` with a `scale` pair). Defaults
+            to `False`.
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
-        seed: unused, accepted like on the other perturbations. Defaults to
+        seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
+            generator (used only to draw scales from a pair). Defaults to
             `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
@@ -701,14 +1026,23 @@ class ThumbnailResize(Perturbation):
             )
         if size is not None:
             size = check_size(size, "size", allow_int=True)
-        if scale is not None and not (is_number(scale) and 0 < scale <= 1):
-            raise ValueError(f"`scale` must be in (0, 1]. Received: scale={scale!r}")
+        if scale is not None:
+            scale = _check_scale(scale)
         if interpolation not in _RESIZE_INTERPOLATIONS:
             raise ValueError(
                 f"`interpolation` must be one of {_RESIZE_INTERPOLATIONS}. "
                 f"Received: interpolation={interpolation!r}"
             )
         antialias = check_bool(antialias, "antialias")
+        if isinstance(scale, tuple) and (
+            antialias or interpolation not in _RANGE_INTERPOLATIONS
+        ):
+            raise ValueError(
+                "A `scale` range resamples with interpolation 'bilinear' or "
+                "'nearest' and antialias=False. Received: "
+                f"scale={scale!r}, interpolation={interpolation!r}, "
+                f"antialias={antialias!r}"
+            )
         self.size = size
         self.scale = scale
         self.interpolation = interpolation
@@ -719,8 +1053,17 @@ class ThumbnailResize(Perturbation):
 
         Raises:
             ValueError: if `size` is larger than `(height, width)` in either
-                dimension.
+                dimension, or if `scale` is a range (each image gets its own
+                size then).
         """
+        if isinstance(self.scale, tuple):
+            low, high = self.scale
+            raise ValueError(
+                "With a `scale` range every image gets its own thumbnail size, "
+                f"from {_scaled_size(low, height, width)} to "
+                f"{_scaled_size(high, height, width)} here. "
+                f"Received: scale={self.scale!r}"
+            )
         if self.size is not None:
             size = (self.size, self.size) if is_int(self.size) else self.size
             if size[0] > height or size[1] > width:
@@ -731,22 +1074,20 @@ class ThumbnailResize(Perturbation):
                     f"width={width}"
                 )
             return size
-        scale = 0.5 if self.scale is None else self.scale
-        return (
-            max(1, math.floor(scale * height + 0.5)),
-            max(1, math.floor(scale * width + 0.5)),
-        )
+        return _scaled_size(0.5 if self.scale is None else self.scale, height, width)
 
     def compute_output_shape(self, input_shape):
         shape = super().compute_output_shape(input_shape)
         height, width = shape[-3:-1]
-        if height is not None and width is not None:
+        # Every scale in (0, 1] fits: only `size` can be too large.
+        if height is not None and width is not None and self.size is not None:
             self.thumbnail_size(height, width)
         return shape
 
     def perturb(self, images, seed):
-        del seed
         height, width = _static_height_width(images, self)
+        if isinstance(self.scale, tuple):
+            return self._perturb_scale_range(images, seed, height, width)
         thumbnail = self.thumbnail_size(height, width)
         if tuple(thumbnail) == (height, width):
             return images
@@ -758,6 +1099,25 @@ class ThumbnailResize(Perturbation):
             images, thumbnail, antialias=self.antialias, **resize_options
         )
         return ops.image.resize(small, (height, width), **resize_options)
+
+    def _perturb_scale_range(self, images, seed, height, width):
+        low, high = self.scale
+        smallest = _scaled_size(low, height, width)
+        largest = _scaled_size(high, height, width)
+        if smallest == largest == (height, width):
+            return images
+        scales = keras.random.uniform(
+            (ops.shape(images)[0],), low, high, dtype="float32", seed=seed
+        )
+        # Columns first, then rows, as for a single scale; an axis that
+        # keeps its size for every scale of the range is left alone.
+        for axis, size, side in ((2, width, 1), (1, height, 0)):
+            sides = (smallest[side], largest[side])
+            if sides != (size, size):
+                images = _thumbnail_axis(
+                    images, scales, axis, size, sides, self.interpolation
+                )
+        return images
 
     def get_config(self):
         config = super().get_config()
@@ -834,7 +1194,9 @@ class _Combination(Perturbation):
         return self.seed_generator if self.seed is not None else None
 
     def _apply(self, element, images, seed):
-        return ops.cast(_apply(element, images, seed), self.compute_dtype)
+        with _inside_combination():
+            perturbed = _apply(element, images, seed)
+        return ops.cast(perturbed, self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -903,6 +1265,11 @@ class Compose(_Combination):
         super().__init__(perturbations, seed=seed, **kwargs)
         if not all(getattr(p, "supports_jit", True) for p in self.perturbations):
             self.supports_jit = False
+
+    def input_value_ranges(self):
+        """The first element's ranges: the others see its output, not ours."""
+        first = self.perturbations[0]
+        return first.input_value_ranges() if isinstance(first, Perturbation) else []
 
     def call(self, inputs, training=True, seed=None):
         if not training:
@@ -994,6 +1361,16 @@ class OneOf(_Combination):
         if not all(getattr(p, "supports_jit", True) for p in self.perturbations):
             self.supports_jit = False
 
+    def input_value_ranges(self):
+        """Every element's ranges: each element perturbs the inputs."""
+        ranges = []
+        for element in self.perturbations:
+            if isinstance(element, Perturbation):
+                ranges.extend(
+                    r for r in element.input_value_ranges() if r not in ranges
+                )
+        return ranges
+
     def call(self, inputs, training=True, seed=None):
         if not training:
             return inputs
@@ -1022,3 +1399,32 @@ class OneOf(_Combination):
         config = super().get_config()
         config["weights"] = self.choice_weights
         return config
+
+
+def default_perturbation(input_shape=None, value_range=(0, 1)):
+    """The perturbation `StabilityModel` uses when given none.
+
+    `RandomCropOffset(max_offset=4)`: the crop window shifted by up to 4
+    pixels in each direction, resized back. The benchmark that chose it is
+    `benchmarks/robustness.py`; the paper's own training perturbation is
+    `GaussianNoise(stddev=0.04)`.
+
+    Args:
+        input_shape: the shape of one image `(height, width, channels)` (a
+            batch dimension in front is allowed), or `None`. Defaults to
+            `None`.
+        value_range: the images' value range, e.g. `(0, 255)` for what
+            `keras.utils.image_dataset_from_directory` yields. Defaults to
+            `(0, 1)`.
+
+    Returns:
+        A new perturbation layer.
+
+    Example:
+
+    >>> from keras_stability.perturbations import default_perturbation
+    >>> layer = default_perturbation((32, 32, 3))
+    >>> type(layer).__name__, layer.max_offset
+    ('RandomCropOffset', 4)
+    """
+    return RandomCropOffset(max_offset=4, value_range=value_range)

@@ -12,6 +12,8 @@ from keras_stability._checks import check_non_negative
 from keras_stability._checks import check_size
 from keras_stability._checks import is_int
 from keras_stability._checks import is_number
+from keras_stability._checks import suggested_value_range
+from keras_stability._checks import value_range_error
 
 
 @pytest.mark.parametrize(
@@ -130,3 +132,38 @@ def test_check_size():
         r"Received: size=0$",
     ):
         check_size(0, "size", allow_int=True)
+
+
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (0.0, 1.0, (0, 1)),
+        (-0.7, 0.9, (-1, 1)),
+        (0.0, 254.9, (0, 255)),
+        (3.0, 200.0, (0, 255)),
+        (-100.0, 90.0, (-100.0, 90.0)),
+        (0.0, 4095.0, (0, 65535)),
+        (-3.2, 7.1, (-4.0, 8.0)),
+    ],
+)
+def test_suggested_value_range_holds_the_values(low, high, expected):
+    assert suggested_value_range(low, high) == expected
+
+
+def test_value_range_error_allows_a_tenth_of_the_width():
+    # Inside, or up to 10% of the width outside: no error.
+    assert value_range_error(0.0, 1.0, (0, 1), "`layer`") is None
+    assert value_range_error(-0.1, 1.1, (0, 1), "`layer`") is None
+    assert value_range_error(-25.5, 280.5, (0, 255), "`layer`") is None
+    # Beyond it: the values seen, the range, the fix and where to pass it.
+    error = value_range_error(0.0, 1.2, (0, 1), "`layer`", fix="to the layer")
+    assert isinstance(error, ValueError)
+    message = str(error)
+    assert "`layer`" in message and "[0, 1.2]" in message
+    assert "value_range=(0, 1)" in message
+    assert "`value_range=(0, 255)` to the layer" in message
+    assert value_range_error(-0.2, 0.5, (0, 1), "`layer`") is not None
+    # NaN or inf is named as such, not as a range.
+    nan = value_range_error(float("nan"), 1.0, (0, 1), "`layer`")
+    assert "NaN or inf" in str(nan)
+    assert "NaN or inf" in str(value_range_error(0.0, float("inf"), (0, 1), "`x`"))

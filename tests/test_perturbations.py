@@ -288,6 +288,7 @@ def test_seed_must_be_none_or_an_int_every_backend_takes(make, seed):
 
 @pytest.mark.parametrize("seed", [0, 5, 2**31 - 1, np.int64(5), np.uint32(5)])
 def test_seeds_at_the_ends_of_the_range_and_numpy_ints_are_taken(seed, images):
+    images = images / 255  # the layer's default range
     layer = GaussianNoise(seed=seed)
     assert type(layer.seed) is int and layer.seed == seed
     assert json.loads(json.dumps(layer.get_config()))["seed"] == seed
@@ -302,7 +303,7 @@ def test_seeds_at_the_ends_of_the_range_and_numpy_ints_are_taken(seed, images):
 
 def test_all_lists_the_public_classes():
     assert sorted(perturbations.__all__) == sorted(
-        ["Perturbation", *(cls.__name__ for cls in CLASSES)]
+        ["Perturbation", "default_perturbation", *(cls.__name__ for cls in CLASSES)]
     )
 
 
@@ -368,6 +369,7 @@ def test_gaussian_noise_zero_stddev_is_the_identity(images):
 
 
 def test_gaussian_noise_seeds(images):
+    images = images / 255  # the layer's default range
     first = GaussianNoise(seed=11)
     second = GaussianNoise(seed=11)
     a, b = to_numpy(first(images)), to_numpy(first(images))
@@ -497,9 +499,9 @@ def _ramp(batch, height, width):
 def test_crop_offset_nearest_on_a_ramp_reads_the_window():
     height, width, max_offset = 16, 24, 4
     outputs = to_numpy(
-        RandomCropOffset(max_offset, interpolation="nearest", seed=2)(
-            _ramp(8, height, width)
-        )
+        RandomCropOffset(
+            max_offset, interpolation="nearest", value_range=(0, 2**16), seed=2
+        )(_ramp(8, height, width))
     )
     # Half-pixel centres: output pixel i reads window pixel
     # floor((i + 1/2) * window / size), here in exact integer arithmetic.
@@ -515,9 +517,9 @@ def test_crop_offset_nearest_on_a_ramp_reads_the_window():
 def test_crop_offset_corners_are_uniform():
     max_offset, batch = 4, 2000
     outputs = to_numpy(
-        RandomCropOffset(max_offset, interpolation="nearest", seed=3)(
-            _ramp(batch, 6, 6)
-        )
+        RandomCropOffset(
+            max_offset, interpolation="nearest", value_range=(0, 2**16), seed=3
+        )(_ramp(batch, 6, 6))
     )
     dy, dx = np.divmod(outputs[:, 0, 0, 0].astype(int), 1000)
     counts = np.zeros((max_offset + 1, max_offset + 1))
@@ -877,16 +879,20 @@ def test_compose_applies_in_order(images):
 
 
 def test_compose_passes_the_seed_through(images):
-    first, second = GaussianNoise(0.1), GaussianNoise(0.2)
+    # In the layers' default range, with room for the first noise.
+    images = 0.25 + images / 510
+    first, second = GaussianNoise(0.01), GaussianNoise(0.02)
     seed = StepSeed(PAIR)
     expected = to_numpy(second(first(images, seed=seed), seed=seed))
-    composed = Compose([GaussianNoise(0.1), GaussianNoise(0.2)])
+    composed = Compose([GaussianNoise(0.01), GaussianNoise(0.02)])
     np.testing.assert_array_equal(
         to_numpy(composed(images, seed=StepSeed(PAIR))), expected
     )
 
 
 def test_compose_seed_drives_unseeded_elements(images):
+    images = images / 255  # the layers' default range
+
     def make():
         return Compose([GaussianNoise(0.1), RandomCropOffset(2)], seed=21)
 
@@ -980,6 +986,7 @@ def test_one_of_picks_per_image_with_the_weights(rng):
 
 
 def test_one_of_replays_with_a_step_seed(images):
+    images = images / 255  # the noise's default range
     layer = OneOf([_offsets(0), _offsets(1), GaussianNoise(0.1)])
     first = to_numpy(layer(images, seed=StepSeed(PAIR)))
     np.testing.assert_array_equal(to_numpy(layer(images, seed=StepSeed(PAIR))), first)
@@ -1092,3 +1099,438 @@ def test_layers_run_under_jax_jit():
         result.stdout
     )
     assert result.stdout.strip().endswith("ok")
+
+
+# ---------------------------------------------------------------------------
+# Severity ranges: ThumbnailResize(scale=(a, b)), RandomCropOffset(max_offset=(a, b))
+
+
+def _side(scale, side):
+    """A thumbnail side as the docstring defines it: round half up, at least 1."""
+    return max(1, int(np.floor(scale * side + 0.5)))
+
+
+def _thumbnail_candidates(height, width):
+    """Every thumbnail size some scale in (0, 1] gives, with that scale."""
+    sizes = {}
+    for scale in np.linspace(0.0001, 1, 20001):
+        sizes.setdefault((_side(scale, height), _side(scale, width)), scale)
+    return sizes
+
+
+def _nearest_resize(images, height, width):
+    """Nearest-neighbour resize with half-pixel centres, in exact integer maths."""
+    rows = (2 * np.arange(height) + 1) * images.shape[1] // (2 * height)
+    cols = (2 * np.arange(width) + 1) * images.shape[2] // (2 * width)
+    return images[:, rows][:, :, cols]
+
+
+def _crop_candidates(images, offsets, interpolation):
+    """NumPy crop-o for every budget in `offsets` and every corner of it."""
+    height, width = images.shape[1:3]
+    resize = _resize_bilinear if interpolation == "bilinear" else _nearest_resize
+    return {
+        (offset, dy, dx): resize(
+            images[:, dy : dy + height - offset, dx : dx + width - offset],
+            height,
+            width,
+        )
+        for offset in offsets
+        for dy in range(offset + 1)
+        for dx in range(offset + 1)
+    }
+
+
+def _recover(outputs, candidates):
+    """For each output image, the one candidate it equals (asserted unique)."""
+    found = []
+    for index, output in enumerate(outputs):
+        matches = [
+            key
+            for key, candidate in candidates.items()
+            if np.allclose(output, candidate[index], rtol=0, atol=1e-5)
+        ]
+        assert len(matches) == 1, (index, matches)
+        found.append(matches[0])
+    return found
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("shape", [(16, 16), (20, 28), (32, 32)])
+@pytest.mark.parametrize("scale", [0.1, 0.3, 0.5, 0.77, 1.0])
+def test_thumbnail_scale_pair_of_equal_ends_is_that_scale(
+    interpolation, shape, scale, rng
+):
+    images = rng.random((3, *shape, 3)).astype("float32")
+    ranged = ThumbnailResize(scale=(scale, scale), interpolation=interpolation)
+    fixed = ThumbnailResize(scale=scale, interpolation=interpolation)
+    np.testing.assert_allclose(
+        to_numpy(ranged(images)), to_numpy(fixed(images)), rtol=0, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("shape, scale", [((20, 28), (0.2, 0.8)), ((16, 16), (0.1, 1))])
+def test_thumbnail_scale_range_draws_a_size_per_image(interpolation, shape, scale, rng):
+    images = rng.random((64, *shape, 3)).astype("float32")
+    layer = ThumbnailResize(scale=scale, interpolation=interpolation, seed=2)
+    outputs = to_numpy(layer(images, seed=StepSeed(PAIR)))
+    # Candidates: what the fixed-size layer makes at every size of every
+    # scale in (0, 1], not only those of the range.
+    candidates = {
+        size: to_numpy(ThumbnailResize(size=size, interpolation=interpolation)(images))
+        for size in _thumbnail_candidates(*shape)
+    }
+    sizes = _recover(outputs, candidates)
+    smallest = (_side(scale[0], shape[0]), _side(scale[0], shape[1]))
+    largest = (_side(scale[1], shape[0]), _side(scale[1], shape[1]))
+    for size in sizes:
+        assert smallest[0] <= size[0] <= largest[0]
+        assert smallest[1] <= size[1] <= largest[1]
+    assert len(set(sizes)) >= 4  # one size per image, not one per batch
+    np.testing.assert_array_equal(to_numpy(layer(images, seed=StepSeed(PAIR))), outputs)
+
+
+def test_thumbnail_scale_range_bilinear_matches_numpy(rng):
+    images = rng.random((32, 20, 28, 3)).astype("float32")
+    outputs = to_numpy(ThumbnailResize(scale=(0.2, 0.6), seed=3)(images))
+    candidates = {
+        size: _resize_bilinear(_resize_bilinear(images, *size), 20, 28)
+        for size in _thumbnail_candidates(20, 28)
+    }
+    assert len(set(_recover(outputs, candidates))) >= 4
+
+
+def test_thumbnail_scale_range_of_the_full_size_is_the_identity(rng):
+    images = rng.random((4, 9, 13, 3)).astype("float32")
+    # Every scale of the range rounds to 9 x 13.
+    layer = ThumbnailResize(scale=(0.97, 1), interpolation="nearest")
+    np.testing.assert_array_equal(to_numpy(layer(images)), images)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("shape", [(16, 16), (20, 28), (32, 32)])
+@pytest.mark.parametrize("offset", [0, 1, 4])
+def test_crop_offset_pair_of_equal_ends_is_that_offset(
+    interpolation, shape, offset, rng
+):
+    images = rng.random((8, *shape, 3)).astype("float32")
+    ranged = RandomCropOffset((offset, offset), interpolation=interpolation)
+    fixed = RandomCropOffset(offset, interpolation=interpolation)
+    np.testing.assert_allclose(
+        to_numpy(ranged(images, seed=StepSeed(PAIR))),
+        to_numpy(fixed(images, seed=StepSeed(PAIR))),
+        rtol=0,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_crop_offset_range_draws_a_budget_and_corner_per_image(
+    interpolation, channels, rng
+):
+    images = rng.random((64, 20, 28, channels)).astype("float32")
+    layer = RandomCropOffset((1, 4), interpolation=interpolation, seed=4)
+    outputs = to_numpy(layer(images, seed=StepSeed(PAIR)))
+    # Every budget from 0 to 6 is a candidate, not only those of the range.
+    found = _recover(outputs, _crop_candidates(images, range(7), interpolation))
+    for offset, dy, dx in found:
+        assert 1 <= offset <= 4
+        assert 0 <= dy <= offset and 0 <= dx <= offset
+    assert len({offset for offset, _, _ in found}) == 4
+    assert len(set(found)) >= 10
+    assert outputs.min() >= images.min() and outputs.max() <= images.max()
+
+
+def test_crop_offset_range_budgets_and_corners_are_uniform():
+    low, high, size, batch = 1, 4, 12, 4000
+    layer = RandomCropOffset(
+        (low, high), interpolation="nearest", value_range=(0, 20000), seed=5
+    )
+    outputs = to_numpy(layer(_ramp(batch, size, size)))[..., 0].astype(int)
+    # On the ramp, the first row reads window row 0 and the last row window
+    # row size - o - 1 (half-pixel centres), so they give dy and o.
+    dy, dx = np.divmod(outputs[:, 0, 0], 1000)
+    offsets = size - 1 - (outputs[:, -1, 0] // 1000 - dy)
+    assert np.all((low <= offsets) & (offsets <= high))
+    assert np.all((dy <= offsets) & (dx <= offsets))
+    counts = np.bincount(offsets - low, minlength=high - low + 1)
+    p = 1 / (high - low + 1)
+    assert np.all(np.abs(counts - batch * p) < 5 * np.sqrt(batch * p * (1 - p)))
+    # Given its budget, a corner is uniform in {0, ..., o}: here o = high.
+    corners = dy[offsets == high]
+    counts = np.bincount(corners, minlength=high + 1)
+    p = 1 / (high + 1)
+    n = corners.size
+    assert np.all(np.abs(counts - n * p) < 5 * np.sqrt(n * p * (1 - p)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ThumbnailResize(
+            scale=(0.25, 0.75), interpolation="nearest", value_range=(0, 255), seed=9
+        ),
+        lambda: ThumbnailResize(scale=[0.5, 1], value_range=(0, 255)),
+        lambda: RandomCropOffset(
+            max_offset=(1, 3), interpolation="nearest", value_range=(0, 255), seed=9
+        ),
+        lambda: RandomCropOffset(max_offset=[0, 2], value_range=(0, 255)),
+    ],
+)
+def test_range_config_round_trip(make, images):
+    layer = make()
+    config = layer.get_config()
+    for parameter in _init_parameters(type(layer)):
+        assert parameter in config
+    rebuilt = type(layer).from_config(config)
+    assert rebuilt.get_config() == config
+    serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
+    restored = keras.saving.deserialize_keras_object(serialized)
+    assert type(restored) is type(layer)
+    assert restored.get_config() == config
+    # JSON turns the pair into a list; the layer stores it as a tuple again.
+    name = "scale" if isinstance(layer, ThumbnailResize) else "max_offset"
+    assert isinstance(restored.get_config()[name], tuple)
+    np.testing.assert_array_equal(
+        to_numpy(restored(images, seed=StepSeed(PAIR))),
+        to_numpy(layer(images, seed=StepSeed(PAIR))),
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: ThumbnailResize(scale=(0.3, 0.7)), lambda: RandomCropOffset((0, 3))],
+)
+@pytest.mark.parametrize(
+    "dtype_policy, expected", [(None, "float32"), ("mixed_float16", "float16")]
+)
+def test_range_output_is_in_the_compute_dtype(make, dtype_policy, expected, images):
+    layer = make()
+    config = layer.get_config()
+    config["value_range"] = (0, 255)
+    if dtype_policy is not None:
+        config["dtype"] = dtype_policy
+    layer = type(layer).from_config(config)
+    output = layer(images.astype("uint8"))
+    assert keras.backend.standardize_dtype(output.dtype) == expected
+    assert output.shape == images.shape
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"scale": (0.8, 0.2)},
+            "`scale` must be a number or a pair (a, b) of numbers with a <= b. "
+            "Received: scale=(0.8, 0.2)",
+        ),
+        ({"scale": (0.5,)}, "Received: scale=(0.5,)"),
+        ({"scale": (0.1, 0.2, 0.3)}, "Received: scale=(0.1, 0.2, 0.3)"),
+        ({"scale": ("a", 0.5)}, "Received: scale=('a', 0.5)"),
+        ({"scale": (True, 0.5)}, "Received: scale=(True, 0.5)"),
+        (
+            {"scale": (0, 0.5)},
+            "`scale` must be a pair (a, b) of numbers in (0, 1] with a <= b. "
+            "Received: scale=(0, 0.5)",
+        ),
+        ({"scale": [0.5, 1.5]}, "Received: scale=[0.5, 1.5]"),
+        (
+            {"scale": (0.2, 0.5), "antialias": True},
+            "A `scale` range resamples with interpolation 'bilinear' or 'nearest' "
+            "and antialias=False. Received: scale=(0.2, 0.5), "
+            "interpolation='bilinear', antialias=True",
+        ),
+        (
+            {"scale": (0.2, 0.5), "interpolation": "bicubic"},
+            "Received: scale=(0.2, 0.5), interpolation='bicubic', antialias=False",
+        ),
+        (
+            {"scale": (0.2, 0.2), "interpolation": "lanczos3"},
+            "Received: scale=(0.2, 0.2), interpolation='lanczos3'",
+        ),
+    ],
+)
+def test_thumbnail_scale_range_validation(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ThumbnailResize(**kwargs)
+
+
+def test_thumbnail_size_of_a_scale_range_is_an_error():
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "With a `scale` range every image gets its own thumbnail size, from "
+            "(4, 6) to (10, 15) here. Received: scale=(0.2, 0.5)"
+        ),
+    ):
+        ThumbnailResize(scale=(0.2, 0.5)).thumbnail_size(20, 30)
+
+
+@pytest.mark.parametrize(
+    "max_offset, message",
+    [
+        (
+            (3, 1),
+            "`max_offset` must be a number or a pair (a, b) of numbers with "
+            "a <= b. Received: max_offset=(3, 1)",
+        ),
+        ((2,), "Received: max_offset=(2,)"),
+        ((1, 2, 3), "Received: max_offset=(1, 2, 3)"),
+        (
+            (1.0, 2),
+            "`max_offset` must be a pair (a, b) of ints >= 0 with a <= b. "
+            "Received: max_offset=(1.0, 2)",
+        ),
+        ((-1, 2), "Received: max_offset=(-1, 2)"),
+        (("1", 2), "Received: max_offset=('1', 2)"),
+        ([True, 2], "Received: max_offset=[True, 2]"),
+    ],
+)
+def test_crop_offset_range_validation(max_offset, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RandomCropOffset(max_offset)
+
+
+@pytest.mark.parametrize("shape", [(None, 8, 12, 3), (None, 12, 8, 3), (8, 12, 1)])
+def test_crop_offset_range_too_large_for_the_image(shape):
+    layer = RandomCropOffset((2, 8))
+    message = (
+        "The upper end of `max_offset` must be smaller than the image height "
+        f"and width. Received: max_offset=(2, 8) for images of height={shape[-3]} "
+        f"and width={shape[-2]}"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer.compute_output_shape(shape)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer(np.zeros([1 if d is None else d for d in shape], "float32"))
+    assert RandomCropOffset((2, 7)).compute_output_shape(shape) == shape
+
+
+def _jit(function):
+    """`function` compiled with XLA by the backend, or a skip where it cannot."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return tf.function(function, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    pytest.skip(f"no XLA compilation of layers on the {backend} backend")
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_ranges_compile_with_xla(interpolation, rng):
+    images = rng.random((32, 16, 20, 3)).astype("float32")
+    thumbnail = ThumbnailResize(scale=(0.2, 0.9), interpolation=interpolation)
+    crop = RandomCropOffset((1, 3), interpolation=interpolation)
+    assert thumbnail.supports_jit and crop.supports_jit
+    # The seed pair is an argument, so XLA draws (nothing folded before).
+    compiled = _jit(lambda x, pair: thumbnail(x, seed=StepSeed(pair)))
+    outputs = np.asarray(compiled(images, PAIR))
+    candidates = {
+        size: to_numpy(ThumbnailResize(size=size, interpolation=interpolation)(images))
+        for size in _thumbnail_candidates(16, 20)
+    }
+    assert len(set(_recover(outputs, candidates))) >= 4
+    compiled = _jit(lambda x, pair: crop(x, seed=StepSeed(pair)))
+    outputs = np.asarray(compiled(images, PAIR))
+    found = _recover(outputs, _crop_candidates(images, range(5), interpolation))
+    assert {offset for offset, _, _ in found} == {1, 2, 3}
+
+
+# Pixel ranges: a layer refuses images outside its `value_range`.
+
+_EIGHT_BIT_LAYERS = [
+    lambda: perturbations.GaussianNoise(0.04),
+    lambda: perturbations.JpegCompression(50, method="dct"),
+    lambda: perturbations.RandomCropOffset(2),
+    lambda: perturbations.ThumbnailResize(scale=0.5),
+    lambda: perturbations.OneOf([perturbations.GaussianNoise(0.1)]),
+    lambda: perturbations.Compose([perturbations.JpegCompression(50, method="dct")]),
+]
+
+
+@pytest.mark.parametrize("make", _EIGHT_BIT_LAYERS)
+def test_eight_bit_images_are_refused_by_a_unit_range_layer(make, rng):
+    levels = (rng.random((2, 16, 16, 3)) * 255).astype("float32")
+    layer = make()
+    expected = r"values in \[0\.\d+, 25\d\.\d+\].*value_range=\(0, 1\).*`value_range=\(0, 255\)`"
+    with pytest.raises(ValueError, match=expected):
+        layer(levels)
+    # A single image too, and uint8 inputs.
+    with pytest.raises(ValueError, match=r"value_range=\(0, 255\)"):
+        layer(levels[0])
+    with pytest.raises(ValueError, match=r"value_range=\(0, 255\)"):
+        layer(levels.astype("uint8"))
+    # Images in range pass, and so does anything at training=False.
+    assert layer(levels / 255).shape == levels.shape
+    assert np.array_equal(np.asarray(layer(levels, training=False)), levels)
+
+
+def test_the_range_fixes_what_the_trap_did(rng):
+    """The failure the check prevents, in numbers: JPEG and noise on 0..255."""
+    ramp = np.add.outer(np.arange(16), np.arange(16)) * 255 / 30
+    levels = np.round(np.repeat(ramp[None, :, :, None], 3, -1)).astype("float32")
+    jpeg = perturbations.JpegCompression(50, method="dct", value_range=(0, 255))
+    out = np.asarray(jpeg(levels))
+    # On its own range JPEG moves a smooth picture by a few levels; on the
+    # wrong one, (0, 1), it would saturate every pixel above 1 to white.
+    assert np.abs(out - levels).mean() < 5
+    levels = np.repeat(levels, 16, axis=0)
+    noise = perturbations.GaussianNoise(0.04, value_range=(0, 255), seed=0)
+    assert np.std(np.asarray(noise(levels)) - levels) == pytest.approx(
+        0.04 * 255, rel=0.05
+    )
+
+
+def test_slack_and_combinations_check_only_their_inputs(rng):
+    images = rng.random((2, 16, 16, 3)).astype("float32")
+    # Up to a tenth of the width outside the range passes (overshoot).
+    perturbations.GaussianNoise(0.01)(images * 1.08 - 0.04)
+    # Compose checks what it is given; its later elements see the earlier
+    # ones' output (here noise far outside [0, 1]), which is not refused.
+    composed = perturbations.Compose(
+        [
+            perturbations.GaussianNoise(1.0, seed=0),
+            perturbations.JpegCompression(50, method="dct"),
+        ]
+    )
+    out = np.asarray(composed(images))
+    assert out.min() >= 0 and out.max() <= 1
+    # OneOf checks against every element's range.
+    mixed = perturbations.OneOf(
+        [
+            perturbations.GaussianNoise(0.1, value_range=(0, 255)),
+            perturbations.GaussianNoise(0.1, value_range=(-1, 1)),
+        ]
+    )
+    assert mixed.input_value_ranges() == [(0, 255), (-1, 1)]
+    with pytest.raises(ValueError, match=r"value_range=\(-1, 1\)"):
+        mixed(images * 200)
+    # Other layers and callables in a combination are not judged.
+    assert perturbations.Compose([lambda x: x]).input_value_ranges() == []
+
+
+def test_nan_images_are_refused(rng):
+    images = rng.random((2, 8, 8, 1)).astype("float32")
+    images[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        perturbations.GaussianNoise(0.1)(images)
+
+
+@pytest.mark.tensorflow
+def test_in_a_tf_data_map_the_check_is_an_assertion(rng):
+    import tensorflow as tf
+
+    layer = perturbations.GaussianNoise(0.1, seed=0)
+    levels = (rng.random((4, 8, 8, 1)) * 255).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(levels).batch(2).map(layer)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="value_range"):
+        list(dataset)
+    fine = tf.data.Dataset.from_tensor_slices(levels / 255).batch(2).map(layer)
+    assert len(list(fine)) == 2
+    # XLA drops the assertion: a compiled call gives the (wrong) copy.
+    compiled = tf.function(lambda x: layer(x), jit_compile=True)
+    assert compiled(levels).shape == levels.shape
