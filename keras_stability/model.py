@@ -18,38 +18,14 @@ from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability.data import split_perturbed_copy
 from keras_stability.perturbations import Perturbation
-from keras_stability.perturbations import RandomCropOffset
+from keras_stability.perturbations import default_perturbation
 
 __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
 
-# The defaults a user gets without reading the paper, chosen by
-# examples/sweep.py (table in benchmarks/RESULTS.md): on the demo's digits,
-# the paper's Gaussian noise (stddev 0.04 or 0.1, alpha 0.01 to 10) left the
-# flip rate at the strongest distortions at 0.98-1.01x the baseline's, while
-# crops shifted by up to 4 pixels with alpha 1 brought it to 0.62x with clean
-# top-1 0.9859 against 0.9770 (means over 3 seeds).
+# The weight of the stability term a user gets without reading the paper,
+# chosen with the perturbation by benchmarks/robustness.py (see
+# `default_perturbation`).
 DEFAULT_ALPHA = 1.0
-
-
-def default_perturbation():
-    """The perturbation `StabilityModel` uses when given none.
-
-    `RandomCropOffset(max_offset=4)`: the crop window shifted by up to 4
-    pixels in each direction, resized back. The sweep that chose it is in
-    `examples/sweep.py`; the paper's own training perturbation is
-    `GaussianNoise(stddev=0.04)`.
-
-    Returns:
-        A new `RandomCropOffset` layer.
-
-    Example:
-
-    >>> from keras_stability.model import default_perturbation
-    >>> layer = default_perturbation()
-    >>> type(layer).__name__, layer.max_offset
-    ('RandomCropOffset', 4)
-    """
-    return RandomCropOffset(max_offset=4)
 
 
 def _perturb_inputs(perturbation, x, seed):
@@ -141,8 +117,14 @@ class StabilityModel(keras.Model):
     - The perturbation's random stream is a pure function of a `(seed,
       step)` pair kept among the model's weights (`perturbation_seed`), so
       `keras.callbacks.BackupAndRestore` resumes it exactly.
-    - Layers that keep statistics (BatchNormalization) see both the clean
-      and the perturbed batch in training.
+    - In training, f(x) and f(x') come from one forward pass over the clean
+      and the perturbed batch joined (as AugMix computes its views), so a
+      step costs what a plain step at twice the batch costs and layers that
+      keep batch statistics (BatchNormalization) normalize both halves
+      alike. `predict` and `evaluate` run the network on one batch at a
+      time. A `y_pred` that `call` did not make in training (a custom loop
+      calling `compute_loss` on other outputs) gets f(x') from a pass of
+      its own.
 
     Formula:
 
@@ -217,7 +199,7 @@ class StabilityModel(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         check_non_negative(alpha, "alpha")
         if perturbation is None:
-            perturbation = default_perturbation()
+            perturbation = default_perturbation(_smallest_image_shape(self.inputs))
         if not callable(perturbation) or isinstance(perturbation, type):
             raise ValueError(
                 "`perturbation` must be a layer or a callable (an instance, "
@@ -279,6 +261,11 @@ class StabilityModel(keras.Model):
             name="perturbation_seed",
         )
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
+        # Set by `call` and read by `compute_loss` within one step (see
+        # `call`); `_separate_pass` makes `call` run the network alone.
+        self._joint_outputs = None
+        self._given_copy = None
+        self._separate_pass = False
 
     def _check_perturbation_fits_inputs(self):
         """Our perturbations check each input's shape here, not in a step."""
@@ -348,14 +335,54 @@ class StabilityModel(keras.Model):
                 )
 
     def __call__(self, *args, **kwargs):
-        # A batch from `data.with_perturbed_copy`: the forward pass is on x.
-        if args:
-            args = (split_perturbed_copy(args[0])[0], *args[1:])
-        return super().__call__(*args, **kwargs)
+        # A batch from `data.with_perturbed_copy`: the model's output is on
+        # x, and x' goes to `call` apart (Keras checks the inputs' structure).
+        if not args:
+            return super().__call__(*args, **kwargs)
+        clean, self._given_copy = split_perturbed_copy(args[0])
+        try:
+            return super().__call__(clean, *args[1:], **kwargs)
+        finally:
+            self._given_copy = None
 
-    def call(self, inputs, *args, **kwargs):
+    def call(self, inputs, training=None, **kwargs):
+        """The network on `inputs`; in training, on `x` and `x'` in one batch.
+
+        In training the perturbed copy is drawn here (or taken from a
+        `with_perturbed_copy` batch) and joined to the clean batch, so one
+        forward pass computes f(x) and f(x'): layers that keep batch
+        statistics normalize both with the same ones, and the step costs
+        what a plain step at twice the batch costs. The output is f(x);
+        `compute_loss` finds f(x') beside it.
+        """
         # JAX's stateless_call reaches `call` without `__call__`.
-        return super().call(split_perturbed_copy(inputs)[0], *args, **kwargs)
+        clean, given = split_perturbed_copy(inputs)
+        if given is None:
+            given = getattr(self, "_given_copy", None)
+        self._joint_outputs = None
+        if (
+            not training
+            or self._separate_pass
+            or any(isinstance(t, keras.KerasTensor) for t in keras.tree.flatten(clean))
+        ):
+            return super().call(clean, training=training, **kwargs)
+        if given is None:
+            given = self._perturb(clean, self._step_seed(True))
+        count = ops.shape(keras.tree.flatten(clean)[0])[0]
+
+        def join(a, b):
+            a, b = ops.convert_to_tensor(a), ops.stop_gradient(ops.convert_to_tensor(b))
+            dtype = keras.backend.result_type(a.dtype, b.dtype)
+            return ops.concatenate([ops.cast(a, dtype), ops.cast(b, dtype)], axis=0)
+
+        joint = keras.tree.map_structure(join, clean, given)
+        outputs = super().call(joint, training=training, **kwargs)
+        clean_outputs = keras.tree.map_structure(lambda t: t[:count], outputs)
+        self._joint_outputs = (
+            clean_outputs,
+            keras.tree.map_structure(lambda t: t[count:], outputs),
+        )
+        return clean_outputs
 
     @classmethod
     def from_model(cls, model, inputs=None, **kwargs):
@@ -421,9 +448,23 @@ class StabilityModel(keras.Model):
                 training=training,
             )
         x, x_perturbed = split_perturbed_copy(x)
-        if x_perturbed is None:
-            x_perturbed = self._perturb(x, self._step_seed(training))
-        term = self._stability_term(x_perturbed, y_pred, sample_weight, training)
+        joint, self._joint_outputs = getattr(self, "_joint_outputs", None), None
+        if training and joint is not None and _same_tensors(joint[0], y_pred):
+            y_perturbed = joint[1]
+        else:
+            # `y_pred` was not made by this model's training `call` (evaluate,
+            # or a custom loop): f(x') from a pass of its own.
+            if x_perturbed is None:
+                x_perturbed = self._perturb(x, self._step_seed(training))
+            x_perturbed = keras.tree.map_structure(
+                lambda t: ops.stop_gradient(ops.convert_to_tensor(t)), x_perturbed
+            )
+            self._separate_pass = True
+            try:
+                y_perturbed = self(x_perturbed, training=training)
+            finally:
+                self._separate_pass = False
+        term = self._stability_term(y_pred, y_perturbed, sample_weight)
         batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
         self.stability_loss_tracker.update_state(
             unscale_for_replicas(term), sample_weight=batch_size
@@ -433,11 +474,7 @@ class StabilityModel(keras.Model):
             ops.multiply(ops.cast(self.alpha, term.dtype), term),
         )
 
-    def _stability_term(self, x_perturbed, y_pred, sample_weight, training):
-        x_perturbed = keras.tree.map_structure(
-            lambda t: ops.stop_gradient(ops.convert_to_tensor(t)), x_perturbed
-        )
-        y_perturbed = self(x_perturbed, training=training)
+    def _stability_term(self, y_pred, y_perturbed, sample_weight):
         if self.stop_gradient_clean:
             y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)
         terms = [
@@ -469,17 +506,47 @@ class StabilityModel(keras.Model):
         return _perturb_inputs(self.perturbation, x, seed)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking that array inputs are finite."""
-        _check_finite(x, "x")
+        """`keras.Model.fit`, after checking the images (see `_check_data`)."""
+        self._check_data(x, "x")
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and validation:
-            _check_finite(validation[0], "validation_data")
+            validation = validation[0]
+        self._check_data(validation, "validation_data")
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.evaluate`, after checking that array inputs are finite."""
-        _check_finite(x, "x")
+        """`keras.Model.evaluate`, after checking the images (see `_check_data`)."""
+        self._check_data(x, "x")
         return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_data(self, data, argument):
+        """Refuses NaN, inf and values outside the perturbation's range.
+
+        NumPy arrays are checked whole; a `tf.data.Dataset` or a
+        `keras.utils.PyDataset` by its first batch. Steps check their own
+        batches too (`Perturbation.check_images`), but not inside JAX's
+        `jit`, and a wrong range is best refused before any training.
+        """
+        for array in _sample_inputs(data):
+            if array.dtype.kind != "f":
+                continue
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            if bad:
+                raise ValueError(
+                    f"`{argument}` holds {bad} NaN or inf values out of "
+                    f"{array.size}: Stability Training needs finite inputs."
+                )
+            if not isinstance(self.perturbation, Perturbation) or not array.size:
+                continue
+            try:
+                self.perturbation.check_images(array)
+            except ValueError as error:
+                raise ValueError(
+                    f"`{argument}` does not fit the model's perturbation: {error}"
+                    " The default perturbation takes it too: "
+                    "`perturbation=keras_stability.perturbations."
+                    "default_perturbation(value_range=...)`."
+                ) from None
 
     def _output_aliases(self):
         """For each output, in flatten order, the names it answers to.
@@ -551,6 +618,12 @@ class StabilityModel(keras.Model):
         return cls(graph.input, graph.output, name=graph.name, **kwargs)
 
 
+def _same_tensors(a, b):
+    """Whether two output structures hold the very same first tensor."""
+    a, b = keras.tree.flatten(a), keras.tree.flatten(b)
+    return bool(a) and bool(b) and a[0] is b[0]
+
+
 def _linear_layer(tensor):
     """The layer that made a symbolic `tensor` if its activation is linear.
 
@@ -585,13 +658,42 @@ def _symbolic_io(model):
     return unwrap(inputs), unwrap(outputs)
 
 
-def _check_finite(data, argument):
-    """Raises if NumPy inputs hold NaN or inf (datasets are not inspected)."""
-    for array in keras.tree.flatten(data) if data is not None else []:
-        if isinstance(array, np.ndarray) and array.dtype.kind == "f":
-            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-            if bad:
-                raise ValueError(
-                    f"`{argument}` holds {bad} NaN or inf values out of "
-                    f"{array.size}: Stability Training needs finite inputs."
-                )
+def _sample_inputs(data):
+    """The input arrays `_check_data` looks at, as NumPy arrays.
+
+    Every array of NumPy inputs; the inputs of the first batch of a
+    `tf.data.Dataset` or a `keras.utils.PyDataset`; nothing for other
+    sources (generators, which one look would consume).
+    """
+    if data is None:
+        return []
+    if hasattr(data, "element_spec") and hasattr(data, "take"):
+        batches = list(data.take(1))
+    elif isinstance(data, keras.utils.PyDataset):
+        try:
+            batches = [data[0]] if data.num_batches != 0 else []
+        except (IndexError, NotImplementedError):
+            batches = []
+    else:
+        return [
+            a
+            for a in keras.tree.flatten(split_perturbed_copy(data)[0])
+            if isinstance(a, np.ndarray)
+        ]
+    arrays = []
+    for batch in batches:
+        inputs = batch[0] if isinstance(batch, tuple) else batch
+        inputs = split_perturbed_copy(inputs)[0]
+        arrays.extend(
+            np.asarray(ops.convert_to_numpy(t)) for t in keras.tree.flatten(inputs)
+        )
+    return arrays
+
+
+def _smallest_image_shape(inputs):
+    """The shape of the model input with the fewest pixels, for the default."""
+    shapes = [tuple(t.shape[1:]) for t in keras.tree.flatten(inputs)]
+    images = [s for s in shapes if len(s) == 3]
+    if not images:
+        return shapes[0] if shapes else None
+    return min(images, key=lambda s: (s[0] or 0) * (s[1] or 0))
