@@ -8,6 +8,7 @@ flat, canonical keys such as `clean/top1`, `jpeg@10/top1`,
 
 import collections.abc
 import csv
+import inspect
 import json
 import math
 import os
@@ -24,11 +25,14 @@ from keras_stability._backend import is_tensorflow
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import is_int
+from keras_stability._checks import is_number
+from keras_stability._checks import value_range_error
 from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability.data import iterate_batches
 
 __all__ = [
+    "SUGGESTABLE_FAMILIES",
     "default_distortions",
     "feature_distances",
     "format_report",
@@ -36,8 +40,10 @@ __all__ = [
     "near_duplicate_pr",
     "negative_partners",
     "precision_recall_curve",
+    "perturbation_code",
     "robustness_report",
     "severity_table",
+    "suggest_perturbation",
     "write_csv",
     "write_report",
 ]
@@ -245,8 +251,11 @@ def robustness_report(
             probabilities (checked on the first batch: values in [0, 1],
             rows summing to 1), `None` to detect it (rows of non-negative
             values summing to 1 are probabilities). Defaults to `None`.
-        value_range: the images' value range, for the default suite.
-            Defaults to `(0, 1)`.
+        value_range: the images' value range, for the default suite, e.g.
+            `(0, 255)` for what `keras.utils.image_dataset_from_directory`
+            yields. Images outside the range of any of our distortions are
+            refused (see `Perturbation.check_images`): array `x` before any
+            work, a dataset batch by batch. Defaults to `(0, 1)`.
         verbose: 1 shows a progress bar. Defaults to 1.
         output_dir: if given, writes `report.json`, `report.csv` and
             `robustness.png` there. Defaults to `None`.
@@ -298,6 +307,10 @@ def robustness_report(
     shape = _image_shape(x)
     for name in names:
         _check_fits_images(distortions[name], f"`distortions[{name!r}]`", shape)
+    owners = {f"`distortions[{name!r}]`": d for name, d in distortions.items()}
+    range_fix = "to robustness_report (for the default suite) or to the distortions"
+    if not is_dataset:
+        _check_value_ranges(x, owners, range_fix)
     tallies = {name: _Tally() for name in ["clean", *names]}
     total = None if is_dataset else int(np.shape(x)[0])
     progress = keras.utils.Progbar(total, unit_name="image") if verbose else None
@@ -305,6 +318,8 @@ def robustness_report(
     for batch_index, (images, labels) in enumerate(batches):
         if len(images) == 0:
             continue
+        if is_dataset:
+            _check_value_ranges(images, owners, range_fix)
         raw = model.predict_on_batch(images)
         tolerance = _probability_tolerance(raw)
         outputs = _check_outputs(
@@ -437,6 +452,28 @@ def _check_fits_images(distortion, name, shape):
         raise ValueError(
             f"{name} cannot distort images of shape {shape}: {error}"
         ) from error
+
+
+def _check_value_ranges(images, distortions, fix):
+    """Refuses images outside the value range of any of our distortions.
+
+    `distortions` maps names to distortions; `fix` says where the user
+    passes `value_range`. One pass over `images` (an array) whatever the
+    number of distortions; other layers and callables are not judged.
+    """
+    ranges = {}
+    for name, distortion in distortions.items():
+        if isinstance(distortion, perturbations.Perturbation):
+            for value_range in distortion.input_value_ranges():
+                ranges.setdefault(value_range, name)
+    images = np.asarray(images)
+    if not ranges or images.size == 0 or images.dtype.kind not in "fiub":
+        return
+    low, high = float(np.min(images)), float(np.max(images))
+    for value_range, name in ranges.items():
+        error = value_range_error(low, high, value_range, name, fix)
+        if error is not None:
+            raise error
 
 
 def _validate_top_k(top_k):
@@ -617,6 +654,17 @@ def severity_table(report):
     return table
 
 
+# Families of the default suite whose strongest severity is the lowest value
+# (the lowest JPEG quality, the smallest thumbnail); for every other family
+# the largest value is the strongest.
+_LOWER_IS_STRONGER = ("jpeg", "thumbnail")
+
+
+def _strongest_first(family, pairs):
+    """`(severity, value)` pairs sorted from the strongest severity down."""
+    return sorted(pairs, reverse=family not in _LOWER_IS_STRONGER)
+
+
 def mean_strongest_flip_rate(report):
     """Flip rate at each family's strongest severity, averaged over families.
 
@@ -629,14 +677,194 @@ def mean_strongest_flip_rate(report):
         pairs = metrics.get("flip_rate")
         if not pairs:
             continue
-        weakest_first = family in ("jpeg", "thumbnail")
-        flips.append(pairs[0][1] if weakest_first else pairs[-1][1])
+        flips.append(_strongest_first(family, pairs)[0][1])
     if not flips:
         raise ValueError(
             "The report has no `family@severity/flip_rate` entries with a "
             "numeric severity."
         )
     return float(np.mean(flips))
+
+
+def _range_or_value(values, cast):
+    low, high = cast(min(values)), cast(max(values))
+    return low if low == high else (low, high)
+
+
+def _suggested_family(family, severities, value_range, method):
+    """The training perturbation of a family over `severities`, or None."""
+    if family == "jpeg":
+        return perturbations.JpegCompression(
+            _range_or_value(severities, int), method=method, value_range=value_range
+        )
+    if family == "thumbnail":
+        return perturbations.ThumbnailResize(
+            scale=_range_or_value(severities, float), value_range=value_range
+        )
+    if family == "crop":
+        return perturbations.RandomCropOffset(
+            _range_or_value(severities, int), value_range=value_range
+        )
+    if family == "noise":
+        return perturbations.GaussianNoise(
+            _range_or_value(severities, float), value_range=value_range
+        )
+    return None
+
+
+SUGGESTABLE_FAMILIES = ("jpeg", "thumbnail", "crop", "noise")
+
+
+def suggest_perturbation(
+    report, *, min_flip_rate=0.02, value_range=(0, 1), jpeg_method="dct"
+):
+    """A training perturbation aimed at what flips a model, from its report.
+
+    Reads a baseline's `robustness_report` and returns the perturbation to
+    train a `StabilityModel` with: a `OneOf` over the families that flip the
+    model (JPEG, thumbnails, crops, noise: `SUGGESTABLE_FAMILIES`; other
+    families of a custom suite are left out), each image getting family `f`
+    with odds proportional to `f`'s flip rate at its strongest severity, and
+    each family drawn per image over the severities that flip the model:
+    from the weakest severity whose flip rate reaches `min_flip_rate` to the
+    strongest (e.g. `GaussianNoise(stddev=(0.04, 0.08))` when noise of 0.02
+    flips too few images). A family that flips fewer than `min_flip_rate`
+    even at its strongest severity is left out. `perturbation_code` prints
+    the result as a line of Python.
+
+    Args:
+        report: a `robustness_report` of the model to stabilize, usually a
+            plain `keras.Model`, with `family@severity/flip_rate` entries.
+        min_flip_rate: the flip rate a severity needs to count as one that
+            flips the model, in `[0, 1]`. Defaults to 0.02.
+        value_range: the images' value range, given to every perturbation.
+            Defaults to `(0, 1)`.
+        jpeg_method: `"dct"` (every backend, XLA) or `"libjpeg"` (the real
+            codec, TensorFlow only) for `JpegCompression`. Defaults to
+            `"dct"`.
+
+    Returns:
+        A `keras_stability.perturbations.OneOf`, or the family's own layer
+        when only one family flips the model.
+
+    Raises:
+        ValueError: if no family of the report reaches `min_flip_rate`.
+
+    Example:
+
+    ```python
+    from keras_stability.evaluation import perturbation_code
+    from keras_stability.evaluation import suggest_perturbation
+
+    report = {
+        "clean/top1": 0.9,
+        "noise@0.02/flip_rate": 0.01, "noise@0.04/flip_rate": 0.05,
+        "noise@0.08/flip_rate": 0.30,
+        "jpeg@10/flip_rate": 0.10, "jpeg@50/flip_rate": 0.0,
+        "crop@10/flip_rate": 0.01,
+    }
+    layer = suggest_perturbation(report)
+    assert perturbation_code(layer) == (
+        "perturbations.OneOf([perturbations.GaussianNoise(stddev=(0.04, 0.08)), "
+        "perturbations.JpegCompression(quality=10, method='dct')], "
+        "weights=[0.75, 0.25])"
+    )
+    ```
+    """
+    if not (is_number(min_flip_rate) and 0 <= min_flip_rate <= 1):
+        raise ValueError(
+            "`min_flip_rate` must be a number in [0, 1]. "
+            f"Received: min_flip_rate={min_flip_rate!r}"
+        )
+    if not isinstance(report, collections.abc.Mapping):
+        raise ValueError(
+            "`report` must be a dict from `robustness_report`. "
+            f"Received: report={reprlib.repr(report)}"
+        )
+    elements, weights, seen = [], [], {}
+    for family, metrics in severity_table(report).items():
+        pairs = metrics.get("flip_rate")
+        if family not in SUGGESTABLE_FAMILIES or not pairs:
+            continue
+        ordered = _strongest_first(family, pairs)
+        seen[family] = ordered[0][1]
+        flipping = []
+        for severity, flip_rate in ordered:
+            if flip_rate < min_flip_rate:
+                break
+            flipping.append(severity)
+        if not flipping:
+            continue
+        elements.append(_suggested_family(family, flipping, value_range, jpeg_method))
+        weights.append(ordered[0][1])
+    if not elements:
+        raise ValueError(
+            f"No family of the report flips at least min_flip_rate="
+            f"{min_flip_rate} of the images at its strongest severity (seen: "
+            f"{ {f: round(v, 4) for f, v in seen.items()} }): there is nothing "
+            "to stabilize against, or lower `min_flip_rate`."
+        )
+    if len(elements) == 1:
+        return elements[0]
+    total = sum(weights)
+    return perturbations.OneOf(
+        elements, weights=[round(w / total, 2) or 0.01 for w in weights]
+    )
+
+
+def perturbation_code(perturbation):
+    """Our perturbation as the line of Python that builds it.
+
+    Arguments left at their defaults are omitted, so the line is what a
+    user would type; `Compose` and `OneOf` show their elements.
+
+    Args:
+        perturbation: a `keras_stability.perturbations.Perturbation`.
+
+    Returns:
+        A string such as `"perturbations.GaussianNoise(stddev=0.08)"`, to
+        follow `from keras_stability import perturbations`.
+
+    Example:
+
+    ```python
+    from keras_stability import perturbations
+    from keras_stability.evaluation import perturbation_code
+
+    layer = perturbations.RandomCropOffset(6, value_range=(0, 255))
+    code = perturbation_code(layer)
+    assert code == "perturbations.RandomCropOffset(max_offset=6, value_range=(0, 255))"
+    rebuilt = eval(code)
+    assert rebuilt.max_offset == 6 and rebuilt.value_range == (0, 255)
+    ```
+    """
+    if not isinstance(perturbation, perturbations.Perturbation):
+        raise ValueError(
+            "`perturbation` must be one of keras_stability's perturbations. "
+            f"Received: perturbation={perturbation!r}"
+        )
+    cls = type(perturbation)
+    if isinstance(perturbation, (perturbations.Compose, perturbations.OneOf)):
+        inner = ", ".join(perturbation_code(e) for e in perturbation.perturbations)
+        arguments = [f"[{inner}]"]
+        weights = getattr(perturbation, "choice_weights", None)
+        if weights is not None:
+            arguments.append(f"weights={[float(w) for w in weights]}")
+        if perturbation.seed is not None:
+            arguments.append(f"seed={perturbation.seed}")
+        return f"perturbations.{cls.__name__}({', '.join(arguments)})"
+    config = perturbation.get_config()
+    parameters = inspect.signature(cls.__init__).parameters
+    arguments = []
+    for name, parameter in parameters.items():
+        if name in ("self", "kwargs") or name not in config:
+            continue
+        value = config[name]
+        if isinstance(value, list):
+            value = tuple(value)
+        if value != parameter.default:
+            arguments.append(f"{name}={value!r}")
+    return f"perturbations.{cls.__name__}({', '.join(arguments)})"
 
 
 def format_report(reports, metrics=("top1", "flip_rate", "kl")):
@@ -838,9 +1066,16 @@ def _clean_and_distorted_embeddings(model, images, distortion, batch_size, seed)
     batches = iterate_batches(images, None, batch_size)
     clean, distorted = [], []
     function = _distortion_function(distortion)
+    owners = {"`distortion`": distortion}
+    range_fix = "to this function (for a distortion given by name) or to the distortion"
+    is_dataset = hasattr(images, "as_numpy_iterator")
+    if not is_dataset:
+        _check_value_ranges(images, owners, range_fix)
     for batch_index, (batch, _) in enumerate(batches):
         if len(batch) == 0:
             continue
+        if is_dataset:
+            _check_value_ranges(batch, owners, range_fix)
         clean.append(
             _embeddings(
                 model.predict_on_batch(batch), f"batch {batch_index} of the images"
@@ -1063,8 +1298,9 @@ def near_duplicate_pr(
         batch_size: batch size for arrays. Defaults to 128.
         seed: seed of the distortion and of the negatives, an int in
             `[0, 2**31 - 1]`. Defaults to 0.
-        value_range: the images' value range, used only to resolve a
-            distortion given by name. Defaults to `(0, 1)`.
+        value_range: the images' value range, used to resolve a distortion
+            given by name. Images outside the distortion's own range are
+            refused (see `Perturbation.check_images`). Defaults to `(0, 1)`.
 
     Returns:
         A dict with `pr_auc` (float), `precision`, `recall`, `thresholds`
@@ -1151,8 +1387,9 @@ def feature_distances(
         batch_size: batch size for arrays. Defaults to 128.
         seed: seed of the distortion, an int in `[0, 2**31 - 1]`. Defaults
             to 0.
-        value_range: the images' value range, used only to resolve a
-            distortion given by name. Defaults to `(0, 1)`.
+        value_range: the images' value range, used to resolve a distortion
+            given by name. Images outside the distortion's own range are
+            refused (see `Perturbation.check_images`). Defaults to `(0, 1)`.
 
     Returns:
         A float64 NumPy array `(num_images,)`.

@@ -397,7 +397,9 @@ def test_mean_strongest_flip_rate_needs_a_severity():
         "near_duplicate_pr",
         "negative_partners",
         "precision_recall_curve",
+        "perturbation_code",
         "robustness_report",
+        "suggest_perturbation",
         "write_csv",
         "write_report",
     ],
@@ -793,3 +795,156 @@ def test_format_report_errors():
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=_message(message)):
             evaluation.format_report(**kwargs)
+
+
+def test_images_outside_the_value_range_are_refused_before_any_work(rng):
+    calls = []
+
+    class Counting(keras.Model):
+        def predict_on_batch(self, x):
+            calls.append(len(x))
+            return super().predict_on_batch(x)
+
+    inputs = keras.Input((16, 16, 1))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Flatten()(inputs)
+    )
+    model = Counting(inputs, outputs)
+    levels = (rng.random((8, 16, 16, 1)) * 255).astype("float32")
+    y = np.arange(8) % 3
+    # 8-bit levels against the default (0, 1): the range seen and the fix.
+    with pytest.raises(
+        ValueError, match=r"values in \[.*, 25\d\.\d+\].*value_range=\(0, 255\)"
+    ):
+        evaluation.robustness_report(model, levels, y, verbose=0)
+    assert calls == []
+    # Told the range, the same images pass, and the JPEG suite keeps them on
+    # their 0..255 scale (a wrong range would give near-white images).
+    suite = {"jpeg@10": evaluation.default_distortions((0, 255))["jpeg@10"]}
+    report = evaluation.robustness_report(
+        model, levels, y, distortions=suite, value_range=(0, 255), verbose=0
+    )
+    assert report["num_images"] == 8
+    # A custom distortion's own range is what counts.
+    noise = {"noise@0.1": perturbations.GaussianNoise(0.1, value_range=(-1, 1))}
+    with pytest.raises(ValueError, match=r"distortions\['noise@0.1'\].*\(-1, 1\)"):
+        evaluation.robustness_report(model, levels / 127.5, y, distortions=noise)
+    # Slack of a tenth of the width passes (resampling overshoot).
+    evaluation.robustness_report(
+        model, levels / 255 * 1.05, y, distortions=noise, verbose=0
+    )
+
+
+@pytest.mark.tensorflow
+def test_dataset_batches_outside_the_value_range_are_refused(rng):
+    import tensorflow as tf
+
+    model = _tiny_cnn()
+    images = (rng.random((6, 32, 32, 1)) * 255).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(6))).batch(3)
+    with pytest.raises(ValueError, match=r"outside its value_range=\(0, 1\)"):
+        evaluation.robustness_report(model, dataset, verbose=0)
+
+
+def _flip_report(flips):
+    """A report holding only the given `condition -> flip rate` entries."""
+    return {"clean/top1": 0.9, **{f"{c}/flip_rate": v for c, v in flips.items()}}
+
+
+def test_suggestion_weights_families_by_their_strongest_flip_rate():
+    report = _flip_report(
+        {
+            "jpeg@10": 0.04,
+            "jpeg@30": 0.03,
+            "jpeg@50": 0.01,
+            "jpeg@90": 0.0,
+            "thumbnail@0.25": 0.12,
+            "thumbnail@0.5": 0.05,
+            "thumbnail@0.75": 0.0,
+            "crop@2": 0.0,
+            "crop@5": 0.01,
+            "crop@10": 0.01,
+            "noise@0.02": 0.02,
+            "noise@0.04": 0.08,
+            "noise@0.08": 0.24,
+        }
+    )
+    layer = evaluation.suggest_perturbation(report, value_range=(0, 255))
+    assert isinstance(layer, perturbations.OneOf)
+    # Crops flip 1% at most: below the 2% threshold, left out. The weights
+    # are the strongest flip rates over their sum: 0.04, 0.12, 0.24 of 0.4.
+    jpeg, thumbnail, noise = layer.perturbations
+    assert layer.choice_weights == (0.1, 0.3, 0.6)
+    # Each family over the severities that flip at least 2%, strongest
+    # first: JPEG 10 and 30, thumbnails 0.25 and 0.5, noise 0.02 to 0.08.
+    assert isinstance(jpeg, perturbations.JpegCompression)
+    assert jpeg.quality == (10, 30) and jpeg.method == "dct"
+    assert isinstance(thumbnail, perturbations.ThumbnailResize)
+    assert thumbnail.scale == (0.25, 0.5)
+    assert isinstance(noise, perturbations.GaussianNoise)
+    assert noise.stddev == (0.02, 0.08)
+    assert {e.value_range for e in layer.perturbations} == {(0, 255)}
+    # A higher threshold keeps only the strongest severities.
+    strict = evaluation.suggest_perturbation(report, min_flip_rate=0.1)
+    assert [type(e).__name__ for e in strict.perturbations] == [
+        "ThumbnailResize",
+        "GaussianNoise",
+    ]
+    assert strict.perturbations[0].scale == 0.25
+    assert strict.perturbations[1].stddev == 0.08
+    assert strict.choice_weights == (0.33, 0.67)
+
+
+def test_suggestion_of_one_family_is_its_layer_and_crops_take_an_offset_range():
+    report = _flip_report({"crop@2": 0.05, "crop@5": 0.2, "crop@10": 0.5})
+    layer = evaluation.suggest_perturbation(report, jpeg_method="libjpeg")
+    assert isinstance(layer, perturbations.RandomCropOffset)
+    assert layer.max_offset == (2, 10)
+    # Unknown families of a custom suite are left out.
+    other = evaluation.suggest_perturbation({**report, "rotate@30/flip_rate": 0.9})
+    assert isinstance(other, perturbations.RandomCropOffset)
+    assert other.max_offset == (2, 10)
+
+
+def test_suggestion_errors():
+    with pytest.raises(ValueError, match=r"No family.*min_flip_rate=0.02.*noise"):
+        evaluation.suggest_perturbation(_flip_report({"noise@0.08": 0.01}))
+    with pytest.raises(ValueError, match="`min_flip_rate`.*Received: min_flip_rate=2"):
+        evaluation.suggest_perturbation(
+            _flip_report({"noise@0.08": 0.5}), min_flip_rate=2
+        )
+    with pytest.raises(ValueError, match="`report`.*Received: report="):
+        evaluation.suggest_perturbation([0.1])
+
+
+def test_perturbation_code_builds_the_same_layer():
+    layers = [
+        perturbations.GaussianNoise((0.01, 0.05), clip=True),
+        perturbations.JpegCompression((10, 50), method="dct", seed=3),
+        perturbations.ThumbnailResize(size=(8, 12), interpolation="nearest"),
+        perturbations.OneOf(
+            [perturbations.RandomCropOffset(3), perturbations.GaussianNoise()],
+            weights=[2, 1],
+        ),
+        perturbations.Compose([perturbations.GaussianNoise(0.1)], seed=7),
+    ]
+
+    def unnamed(layer):
+        config = layer.get_config()
+        del config["name"]
+        config["perturbations"] = [
+            unnamed(e) for e in getattr(layer, "perturbations", [])
+        ]
+        return config
+
+    for layer in layers:
+        code = evaluation.perturbation_code(layer)
+        rebuilt = eval(code, {"perturbations": perturbations})
+        assert unnamed(rebuilt) == unnamed(layer), code
+    # Defaults are left out.
+    assert (
+        evaluation.perturbation_code(perturbations.GaussianNoise())
+        == "perturbations.GaussianNoise()"
+    )
+    with pytest.raises(ValueError, match="`perturbation`.*Received: perturbation="):
+        evaluation.perturbation_code(keras.layers.GaussianNoise(0.1))
