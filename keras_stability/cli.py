@@ -1,12 +1,16 @@
 """`keras-stability`: the command line.
 
-keras-stability demo [--output DIR] [--quick] [--epochs N] [--seeds N] [--dataset DIR]
-keras-stability evaluate MODEL --data DIR [--output DIR] [--unsafe]
+keras-stability demo [--output DIR] [--quick] [--epochs N] [--seeds N]
+    [--dataset photographs|digits|DIR]
+keras-stability evaluate MODEL --data DIR [--value-range LOW HIGH] [--suggest]
+    [--output DIR] [--unsafe]
 """
 
 import argparse
 import os
 import sys
+
+import numpy as np
 
 __all__ = ["main"]
 
@@ -39,8 +43,9 @@ def _parser():
         help="train baseline, augmentation and stability models and compare them",
         description="Trains one small CNN three ways (baseline, the training "
         "perturbation as data augmentation, StabilityModel with the library "
-        "defaults) on real images that ship with scikit-learn, and prints and "
-        "writes their robustness reports side by side.",
+        "defaults) on real photographs that ship with scikit-image and "
+        "scikit-learn, each until its validation loss stops improving, and "
+        "prints and writes their robustness reports side by side.",
     )
     demo.add_argument(
         "--output", default="demo_output", help="output folder (default: demo_output)"
@@ -48,13 +53,14 @@ def _parser():
     demo.add_argument(
         "--quick",
         action="store_true",
-        help="one seed, 4 epochs, 200 test images (under 2 minutes)",
+        help="one seed, 6 epochs without early stopping, 200 test images "
+        "(under 2 minutes)",
     )
     demo.add_argument(
         "--epochs",
         type=_positive_int,
         default=None,
-        help="training epochs (default: 20, or 4 with --quick)",
+        help="the most training epochs (default: 40, or 6 with --quick)",
     )
     demo.add_argument(
         "--seeds",
@@ -64,9 +70,10 @@ def _parser():
     )
     demo.add_argument(
         "--dataset",
-        default=None,
-        metavar="DIR",
-        help="a folder of class subfolders of images to use instead of the digits",
+        default="photographs",
+        metavar="NAME_OR_DIR",
+        help="'photographs' (default), 'digits' (scikit-learn's scanned "
+        "digits), or a folder of class subfolders of images",
     )
 
     evaluate = commands.add_parser(
@@ -88,6 +95,22 @@ def _parser():
         default=None,
         metavar="DIR",
         help="write report.json, report.csv and robustness.png here",
+    )
+    evaluate.add_argument(
+        "--value-range",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="the pixel range the model takes, e.g. 0 255 for a model trained "
+        "on keras.utils.image_dataset_from_directory output (default: 0 1); "
+        "the images are mapped to it and the distortions scaled to it",
+    )
+    evaluate.add_argument(
+        "--suggest",
+        action="store_true",
+        help="also print the Python line of a training perturbation aimed at "
+        "the distortions that flip this model most",
     )
     evaluate.add_argument("--batch-size", type=_positive_int, default=128)
     evaluate.add_argument(
@@ -198,6 +221,7 @@ def _evaluate(args):
         raise CommandError(
             f"The model takes {shape[3]} channels; images have 1 (grayscale) or 3 (RGB)."
         )
+    value_range = _value_range(args.value_range, model)
     if not os.path.isdir(args.data):
         raise CommandError(f"Data folder not found: {args.data}")
     try:
@@ -208,9 +232,17 @@ def _evaluate(args):
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
+    low, high = value_range
+    if value_range != (0.0, 1.0):
+        x = (low + x * (high - low)).astype("float32")
     try:
         report = evaluation.robustness_report(
-            model, x, y, batch_size=args.batch_size, output_dir=args.output
+            model,
+            x,
+            y,
+            batch_size=args.batch_size,
+            value_range=value_range,
+            output_dir=args.output,
         )
     except ValueError as error:  # Its errors say what is wrong with the input.
         raise CommandError(" ".join(str(error).split())) from error
@@ -221,13 +253,71 @@ def _evaluate(args):
         f"{evaluation.mean_strongest_flip_rate(report):.4f}"
         + (f". Wrote {args.output}." if args.output else ".")
     )
+    if args.suggest:
+        print()
+        print(_suggestion(report, value_range))
+
+
+def _suggestion(report, value_range):
+    """The lines `evaluate --suggest` prints: a perturbation to train with."""
+    from keras_stability import evaluation
+
+    range_argument = {} if value_range == (0.0, 1.0) else {"value_range": value_range}
+    try:
+        perturbation = evaluation.suggest_perturbation(report, **range_argument)
+    except ValueError as error:
+        return f"No suggestion: {error}"
+    return (
+        "To train this model against what flips it (suggest_perturbation: the "
+        "families that flip it most, at the severities that flip it):\n\n"
+        "    from keras_stability import StabilityModel, perturbations\n"
+        f"    perturbation = {evaluation.perturbation_code(perturbation)}\n"
+        "    model = StabilityModel(inputs, outputs, perturbation=perturbation)"
+    )
+
+
+def _value_range(given, model):
+    """`--value-range` as a pair, refusing what cannot be the model's range.
+
+    Without the flag the images are in [0, 1]; a `.keras` model that begins
+    by rescaling with 1/255 takes 0..255 images, and would silently see
+    almost black ones, so it needs the flag.
+    """
+    if given is not None:
+        low, high = given
+        if not (low < high and all(abs(v) < 3e38 for v in given)):
+            raise CommandError(
+                f"--value-range needs LOW < HIGH, both finite; got {low:g} {high:g}."
+            )
+        return (low, high)
+    first = _first_layer(model)
+    if first is not None and type(first).__name__ == "Rescaling":
+        scales = np.ravel(np.asarray(first.scale, "float64"))
+        if scales.size and np.allclose(scales, 1 / 255):
+            raise CommandError(
+                f"The model's first layer ({first.name}) rescales by 1/255, so "
+                "it takes images in 0..255, not the [0, 1] this command loads "
+                "by default: pass --value-range 0 255."
+            )
+    return (0.0, 1.0)
+
+
+def _first_layer(model):
+    """The first layer after the inputs of a Keras model, else None."""
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ != "InputLayer":
+            return layer
+    return None
 
 
 def _demo(args):
     from keras_stability import demo
 
-    if args.dataset is not None and not os.path.isdir(args.dataset):
-        raise CommandError(f"Dataset folder not found: {args.dataset}")
+    if args.dataset not in demo.DATASETS and not os.path.isdir(args.dataset):
+        raise CommandError(
+            f"--dataset {args.dataset}: neither one of {', '.join(demo.DATASETS)} "
+            "nor a folder."
+        )
     # run_demo writes its folder only after training every model.
     _check_output_folder(args.output)
     try:

@@ -185,3 +185,39 @@ def test_time_fit_splits_the_steps_from_the_rest_of_the_call():
     model.compile("sgd", "mse")
     per_step, outside = _load("_common").time_fit(model, batches(), steps=3)
     assert outside >= 0.3 > 3 * per_step > 0
+
+
+def test_robustness_benchmark_summarizes_its_runs(tmp_path, capsys):
+    runs_path = tmp_path / "runs.jsonl"
+    argv = ["--quick", "--tasks", "digits", "--networks", "small_cnn"]
+    argv += ["--candidates", "noise08", "--alphas", "2", "--runs", str(runs_path)]
+    module = _load("robustness")
+    runs = module.main(argv)
+    printed = capsys.readouterr().out
+    records = [json.loads(line) for line in runs_path.read_text().splitlines()]
+    assert sorted(r["kind"] for r in records) == [
+        "augmentation",
+        "baseline",
+        "stability",
+    ]
+    assert {r["key"] for r in records} == set(runs)
+    by_kind = {r["kind"]: r for r in records}
+    assert by_kind["stability"]["alpha"] == 2.0
+    assert by_kind["stability"]["epochs"] == 2  # --quick: 2 epochs, patience 1
+    # The summary is the records' arithmetic: one seed, so no spread.
+    summary = module.summarize(
+        runs, "digits", "small_cnn", "stability", "noise08", 2.0, [0]
+    )
+    mine, base = by_kind["stability"]["report"], by_kind["baseline"]["report"]
+    flips = [mine[k] for k in module.FAMILY_KEYS.values()]
+    base_flips = [base[k] for k in module.FAMILY_KEYS.values()]
+    assert summary["flip"] == pytest.approx(np.mean(flips))
+    assert summary["ratio"] == pytest.approx(np.mean(flips) / np.mean(base_flips))
+    assert summary["delta_top1"] == pytest.approx(
+        mine["clean/top1"] - base["clean/top1"]
+    )
+    assert summary["top1_std"] == 0.0
+    assert "stability noise08 a=2" in printed and "Worst case" in printed
+    # Recorded runs are not trained again; the tables come back the same.
+    module.main([*argv, "--table-only"])
+    assert capsys.readouterr().out == printed[printed.index("\ndigits / small_cnn") :]

@@ -4,6 +4,7 @@ import csv
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from keras_stability import cli
@@ -38,8 +39,11 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"models", "spreads", "config"}
     assert set(report["models"]) == {"baseline", "augmentation", "stability"}
-    assert report["config"]["epochs"] == 1 and report["config"]["seeds"] == 1
-    assert report["config"]["test_images"] == 200
+    config = report["config"]
+    assert config["max_epochs"] == 1 and config["seeds"] == 1
+    assert config["patience"] is None and config["best_epochs"]["stability"] == [1]
+    assert "photographs" in config["data"] and config["train_images"] == 2000
+    assert config["test_images"] == 200
     assert (out / "robustness.png").stat().st_size > 10_000
     with open(out / "report.csv", newline="") as f:
         rows = list(csv.reader(f))
@@ -156,7 +160,10 @@ def test_argument_errors(capsys):
     with pytest.raises(SystemExit):
         cli.main([])
     assert cli.main(["demo", "--dataset", "/nonexistent/folder"]) == 2
-    assert "Dataset folder not found" in capsys.readouterr().err
+    assert (
+        "--dataset /nonexistent/folder: neither one of photographs, digits nor a folder"
+        in capsys.readouterr().err
+    )
 
 
 def test_help_for_every_command(capsys):
@@ -285,3 +292,83 @@ def test_evaluate_a_corrupt_saved_model(tmp_path, rng, capsys):
         f"keras-stability evaluate: error: Could not load the SavedModel {folder}: "
     )
     assert err.count("\n") == 1
+
+
+def test_demo_keeps_the_digits(tmp_path):
+    out = tmp_path / "demo"
+    argv = ["demo", "--quick", "--epochs", "1", "--dataset", "digits"]
+    assert cli.main([*argv, "--output", str(out)]) == 0
+    config = json.loads((out / "report.json").read_text())["config"]
+    assert config["data"].startswith("scikit-learn digits")
+    assert config["train_images"] == 1347 and config["test_images"] == 200
+
+
+def _rescaling_classifiers(tmp_path):
+    """The same network twice: taking [0, 1] images, and 0..255 ones."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(2, 3)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    unit = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    levels = keras.Input((32, 32, 3))
+    eight_bit = keras.Model(levels, unit(keras.layers.Rescaling(1 / 255)(levels)))
+    unit.save(tmp_path / "unit.keras")
+    eight_bit.save(tmp_path / "eight_bit.keras")
+    return tmp_path / "unit.keras", tmp_path / "eight_bit.keras"
+
+
+def test_evaluate_a_model_that_takes_8_bit_levels(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng)
+    unit, eight_bit = _rescaling_classifiers(tmp_path)
+    # It rescales by 1/255 first: [0, 1] images would be silently near black.
+    assert cli.main(["evaluate", str(eight_bit), "--data", str(data)]) == 2
+    assert "--value-range 0 255" in capsys.readouterr().err
+    reports = {}
+    for name, path, extra in (
+        ("unit", unit, []),
+        ("eight_bit", eight_bit, ["--value-range", "0", "255"]),
+    ):
+        out = tmp_path / name
+        argv = ["evaluate", str(path), "--data", str(data), "--output", str(out)]
+        assert cli.main(argv + extra) == 0
+        reports[name] = json.loads((out / "report.json").read_text())
+    # Told the range, it sees the same pictures under the same distortions.
+    assert reports["eight_bit"] == pytest.approx(reports["unit"], abs=1e-4)
+    assert (
+        cli.main(
+            ["evaluate", str(unit), "--data", str(data), "--value-range", "1", "0"]
+        )
+        == 2
+    )
+    assert "--value-range needs LOW < HIGH" in capsys.readouterr().err
+
+
+def test_evaluate_suggests_a_training_perturbation(tmp_path, capsys):
+    from keras_stability import perturbations
+
+    # Grey pictures one level either side of 0.5, told apart by one pixel:
+    # noise flips about half of them, thumbnails and crops none.
+    folder = tmp_path / "images"
+    for label, level in enumerate((127, 129)):
+        (folder / str(label)).mkdir(parents=True)
+        for index in range(6):
+            pixels = np.full((32, 32, 3), level, "uint8")
+            keras.utils.save_img(
+                folder / str(label) / f"{index}.png", pixels, scale=False
+            )
+    inputs = keras.Input((32, 32, 3))
+    dense = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
+    kernel = np.zeros((32 * 32 * 3, 2), "float32")
+    kernel[0] = [1000.0, -1000.0]
+    dense.set_weights([kernel, np.array([-500.0, 500.0], "float32")])
+    model.save(tmp_path / "model.keras")
+    argv = ["evaluate", str(tmp_path / "model.keras"), "--data", str(folder)]
+    assert cli.main([*argv, "--suggest"]) == 0
+    printed = capsys.readouterr().out
+    lines = [line.strip() for line in printed.splitlines()]
+    (line,) = [line for line in lines if line.startswith("perturbation = ")]
+    layer = eval(line.split(" = ", 1)[1], {"perturbations": perturbations})
+    kinds = [type(e).__name__ for e in getattr(layer, "perturbations", [layer])]
+    assert "GaussianNoise" in kinds
+    assert "ThumbnailResize" not in kinds and "RandomCropOffset" not in kinds
+    assert "StabilityModel(inputs, outputs, perturbation=perturbation)" in printed
