@@ -312,11 +312,11 @@ def load_grayscale(
     min_stddev=0.04,
     seed=0,
 ):
-    """Grayscale patches of ten pictures; the class is the picture.
+    """Grayscale patches of seven pictures; the class is the picture.
 
-    The pictures are `GRAYSCALE_PICTURES` (brick, a camera man, cells, a
-    clock, coins, grass, gravel, the moon, a page of text, road signs),
-    split into training and test patches as in `load_photographs`.
+    The pictures are `GRAYSCALE_PICTURES` (brick, a camera man, coins,
+    grass, gravel, a scanned page, text on a sign), split into training and
+    test patches as in `load_photographs`.
 
     Args:
         patch_size: side of the square patches, an int >= 8. Defaults to 32.

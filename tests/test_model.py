@@ -608,8 +608,10 @@ def test_mixed_float16_trains_with_float32_stability_term(rng):
         p, q = _np_softmax(z), _np_softmax(z_p)
         expected = (p * (np.log(p) - np.log(q))).sum(-1).mean()
         assert expected > 1e-4
+        # The float32 sum of p * (log p - log q) carries about 1e-8 of
+        # rounding per class: 1e-5 relative to a term of 1e-3, or more.
         assert float(keras.ops.convert_to_numpy(term)) == pytest.approx(
-            expected, rel=1e-5
+            expected, rel=1e-4
         )
     finally:
         keras.mixed_precision.set_global_policy("float32")
