@@ -3,7 +3,7 @@
 import json
 import statistics
 
-PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg")
+PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg", "default")
 
 
 def add_model_arguments(parser):
@@ -33,6 +33,8 @@ def perturbation(name):
         "thumbnail": lambda: p.ThumbnailResize(scale=0.5),
         "jpeg_dct": lambda: p.JpegCompression((10, 90), method="dct"),
         "jpeg_libjpeg": lambda: p.JpegCompression((10, 90), method="libjpeg"),
+        # What StabilityModel uses when given none, for 32x32 RGB images.
+        "default": lambda: p.default_perturbation((32, 32, 3)),
     }[name]()
 
 

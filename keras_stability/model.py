@@ -137,9 +137,10 @@ class StabilityModel(keras.Model):
         outputs: the model's outputs, as for a functional `keras.Model`.
         perturbation: a `keras_stability.perturbations.Perturbation`, any
             Keras layer (called with `training=True`) or a callable on the
-            inputs. Defaults to `RandomCropOffset(max_offset=4)`, chosen by
-            a sweep on the demo's data (see `default_perturbation`); the
-            paper trained with `GaussianNoise(stddev=0.04)`.
+            inputs. Defaults to `perturbations.default_perturbation` for the
+            shape of the model's (smallest) image input: noise, JPEG, shifted
+            crops and thumbnails, one per image, at severities drawn per
+            image; the paper trained with `GaussianNoise(stddev=0.04)`.
         stability_loss: `"kl"` (KL(P(y|x) || P(y|x')), clean first),
             `"cross_entropy"` (the paper's written form), `"jsd"`, `"l2"`
             (the paper's embedding distance), `"squared_l2"`, a

@@ -221,3 +221,16 @@ def test_robustness_benchmark_summarizes_its_runs(tmp_path, capsys):
     # Recorded runs are not trained again; the tables come back the same.
     module.main([*argv, "--table-only"])
     assert capsys.readouterr().out == printed[printed.index("\ndigits / small_cnn") :]
+
+
+def test_the_benchmarks_mixrange_is_the_library_default():
+    """The sweep's rows for `mixrange` are the rows of the default on 32x32."""
+    candidates = _load("robustness").candidates()
+    for shape in ((32, 32, 3), (32, 32, 1)):
+        swept = candidates["mixrange"](shape).get_config()
+        default = candidates["default"](shape).get_config()
+        for config in (swept, default):
+            del config["name"]
+            for element in config["perturbations"]:
+                del element["config"]["name"]
+        assert swept == default
