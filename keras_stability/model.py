@@ -10,6 +10,8 @@ from keras import ops
 from keras_stability import losses as stability_losses
 from keras_stability._backend import replica_id
 from keras_stability._backend import unscale_for_replicas
+from keras_stability._batch_statistics import clean_rows
+from keras_stability._batch_statistics import track_clean_statistics
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
@@ -351,10 +353,12 @@ class StabilityModel(keras.Model):
 
         In training the perturbed copy is drawn here (or taken from a
         `with_perturbed_copy` batch) and joined to the clean batch, so one
-        forward pass computes f(x) and f(x'): layers that keep batch
-        statistics normalize both with the same ones, and the step costs
-        what a plain step at twice the batch costs. The output is f(x);
-        `compute_loss` finds f(x') beside it.
+        forward pass computes f(x) and f(x') and the step costs what a
+        plain step at twice the batch costs. `BatchNormalization` layers
+        normalize both halves with the clean half's statistics and track
+        only those, so their moving statistics are the clean data's, as in
+        a plain model. The output is f(x); `compute_loss` finds f(x')
+        beside it.
         """
         # JAX's stateless_call reaches `call` without `__call__`.
         clean, given = split_perturbed_copy(inputs)
@@ -377,7 +381,9 @@ class StabilityModel(keras.Model):
             return ops.concatenate([ops.cast(a, dtype), ops.cast(b, dtype)], axis=0)
 
         joint = keras.tree.map_structure(join, clean, given)
-        outputs = super().call(joint, training=training, **kwargs)
+        track_clean_statistics(self)
+        with clean_rows(count):
+            outputs = super().call(joint, training=training, **kwargs)
         clean_outputs = keras.tree.map_structure(lambda t: t[:count], outputs)
         self._joint_outputs = (
             clean_outputs,
@@ -692,9 +698,12 @@ def _sample_inputs(data):
 
 
 def _smallest_image_shape(inputs):
-    """The shape of the model input with the fewest pixels, for the default."""
+    """The shape of the model input with the fewest pixels, for the default.
+
+    None where no input holds images: the default's own check then says so.
+    """
     shapes = [tuple(t.shape[1:]) for t in keras.tree.flatten(inputs)]
     images = [s for s in shapes if len(s) == 3]
     if not images:
-        return shapes[0] if shapes else None
+        return None
     return min(images, key=lambda s: (s[0] or 0) * (s[1] or 0))

@@ -324,16 +324,16 @@ def test_dict_and_tuple_inputs_train_and_every_input_is_perturbed(rng):
 @pytest.mark.parametrize(
     "inputs, perturbation, message",
     [
-        # The default perturbation is a crop of up to 4 pixels.
+        # The default perturbation distorts images.
         (
             lambda: keras.Input((10,), name="features"),
             None,
             "`perturbation` cannot perturb the model's input 'features' of shape "
-            "(None, 10): `RandomCropOffset` expects a batch of images",
+            "(None, 10): `OneOf` expects a batch of images",
         ),
         (
             lambda: keras.Input((4, 4, 1), name="tiny"),
-            None,
+            perturbations.RandomCropOffset(4),
             "`perturbation` cannot perturb the model's input 'tiny' of shape "
             "(None, 4, 4, 1): `max_offset` must be smaller than the image height "
             "and width. Received: max_offset=4 for images of height=4 and width=4",
