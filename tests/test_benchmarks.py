@@ -187,6 +187,10 @@ def test_time_fit_splits_the_steps_from_the_rest_of_the_call():
     assert outside >= 0.3 > 3 * per_step > 0
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="backend-independent bookkeeping, run once (on TensorFlow) to keep CI short",
+)
 def test_robustness_benchmark_summarizes_its_runs(tmp_path, capsys):
     runs_path = tmp_path / "runs.jsonl"
     argv = ["--quick", "--tasks", "digits", "--networks", "small_cnn"]

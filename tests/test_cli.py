@@ -32,6 +32,14 @@ def _small_classifier(path, channels=3):
     return model
 
 
+# The demo's code on other data: every backend runs the demo end to end in
+# `test_demo_quick_end_to_end`; these run once, on TensorFlow, to keep CI short.
+_ONCE = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="backend-independent demo code, run once (on TensorFlow)",
+)
+
+
 def test_demo_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     status = cli.main(["demo", "--quick", "--epochs", "1", "--output", str(out)])
@@ -174,6 +182,7 @@ def test_help_for_every_command(capsys):
         assert "usage: keras-stability" in capsys.readouterr().out
 
 
+@_ONCE
 def test_demo_on_a_users_image_folder(tmp_path, rng):
     data = _write_image_folder(tmp_path / "images", rng, classes=("a", "b", "c"))
     out = tmp_path / "demo"
@@ -294,6 +303,7 @@ def test_evaluate_a_corrupt_saved_model(tmp_path, rng, capsys):
     assert err.count("\n") == 1
 
 
+@_ONCE
 def test_demo_keeps_the_digits(tmp_path):
     out = tmp_path / "demo"
     argv = ["demo", "--quick", "--epochs", "1", "--dataset", "digits"]
