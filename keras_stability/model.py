@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
 # The weight of the stability term a user gets without reading the paper,
 # chosen with the perturbation by benchmarks/robustness.py (see
 # `default_perturbation`).
-DEFAULT_ALPHA = 1.0
+DEFAULT_ALPHA = 3.0
 
 
 def _perturb_inputs(perturbation, x, seed):
@@ -148,7 +148,8 @@ class StabilityModel(keras.Model):
             (the paper's embedding distance), `"squared_l2"`, a
             `keras.losses.Loss`, or a callable `fn(clean, perturbed)`
             returning a per-sample loss. Defaults to `"kl"`.
-        alpha: the weight of the stability term, >= 0. Defaults to `1.0`.
+        alpha: the weight of the stability term, >= 0. Defaults to
+            `DEFAULT_ALPHA` (3.0).
         from_logits: whether the outputs are logits, for `"kl"`,
             `"cross_entropy"` and `"jsd"` given by name (a loss object takes
             its own `from_logits`). With `False` the outputs are read as

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_stability import StabilityModel
+from keras_stability.model import DEFAULT_ALPHA
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -28,7 +29,10 @@ def test_quick_start_runs(tmp_path, monkeypatch):
     model = namespace["model"]
     assert model.history.history["stability_loss"][-1] > 0
     loaded = keras.saving.load_model(tmp_path / "stable.keras")
-    assert isinstance(loaded, StabilityModel) and loaded.alpha == model.alpha == 1.0
+    assert (
+        isinstance(loaded, StabilityModel)
+        and loaded.alpha == model.alpha == DEFAULT_ALPHA
+    )
     x = namespace["x_train"][:4]
     np.testing.assert_array_equal(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0)
