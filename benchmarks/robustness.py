@@ -114,15 +114,20 @@ def _run_key(task, network, kind, candidate, alpha, seed):
     return f"{task}|{network}|{kind}|{candidate}|{alpha}|{seed}"
 
 
-def load_runs(path):
-    """The recorded runs by key (later records of a key replace earlier ones)."""
+def load_runs(path, config):
+    """The runs recorded with `config`, by key.
+
+    Runs of other configurations (another patience, another backend) share
+    the file and are left out; later records of a key replace earlier ones.
+    """
     runs = {}
     if path and os.path.exists(path):
         with open(path) as f:
             for line in f:
                 if line.strip():
                     record = json.loads(line)
-                    runs[record["key"]] = record
+                    if record["config"] == config:
+                        runs[record["key"]] = record
     return runs
 
 
@@ -342,11 +347,7 @@ def main(argv=None):
     }
     if args.quick and args.runs == parser.get_default("runs"):
         args.runs = None  # Quick runs measure nothing worth keeping.
-    runs = {
-        key: record
-        for key, record in load_runs(args.runs).items()
-        if record["config"] == config
-    }
+    runs = load_runs(args.runs, config)
     if not args.table_only:
         settings = _settings(args)
         total = len(args.tasks) * len(args.networks) * len(settings) * len(args.seeds)

@@ -238,3 +238,17 @@ def test_the_benchmarks_mixrange_is_the_library_default():
             for element in config["perturbations"]:
                 del element["config"]["name"]
         assert swept == default
+
+
+def test_robustness_runs_of_another_configuration_do_not_hide_a_run(tmp_path):
+    """A file holds runs of several patiences under the same keys."""
+    path = tmp_path / "runs.jsonl"
+    records = [
+        {"key": "k", "config": {"patience": 8}, "report": 1},
+        {"key": "k", "config": {"patience": 16}, "report": 2},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    load_runs = _load("robustness").load_runs
+    assert load_runs(str(path), {"patience": 8})["k"]["report"] == 1
+    assert load_runs(str(path), {"patience": 16})["k"]["report"] == 2
+    assert load_runs(str(path), {"patience": 4}) == {}
