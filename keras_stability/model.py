@@ -270,6 +270,9 @@ class StabilityModel(keras.Model):
         self._joint_outputs = None
         self._given_copy = None
         self._separate_pass = False
+        # BatchNormalization layers take statistics from the clean half of
+        # the joined batch (see `call`); prepared once, not at every step.
+        track_clean_statistics(self)
 
     def _check_perturbation_fits_inputs(self):
         """Our perturbations check each input's shape here, not in a step."""
@@ -382,7 +385,6 @@ class StabilityModel(keras.Model):
             return ops.concatenate([ops.cast(a, dtype), ops.cast(b, dtype)], axis=0)
 
         joint = keras.tree.map_structure(join, clean, given)
-        track_clean_statistics(self)
         with clean_rows(count):
             outputs = super().call(joint, training=training, **kwargs)
         clean_outputs = keras.tree.map_structure(lambda t: t[:count], outputs)

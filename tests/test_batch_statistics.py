@@ -77,7 +77,7 @@ def test_perturbed_half_is_normalized_with_the_clean_statistics(rng):
 def test_a_shared_layer_is_unchanged_outside_the_stability_model(rng):
     x = rng.random((8, 4, 4, 2)).astype("float32")
     model = _bn_model(momentum=0.5)
-    model(x, training=True)  # prepares the layers
+    model(x, training=True)  # one joined pass first
     bn = model.layers[1]
     before = _numpy(bn.moving_mean)
     plain = keras.Model(model.input, model.output)
