@@ -143,6 +143,13 @@ def check_same_shape(**tensors):
 VALUE_RANGE_SLACK = 0.1
 
 
+def allowed_range(value_range):
+    """The values `value_range` lets through: widened by `VALUE_RANGE_SLACK`."""
+    low, high = value_range
+    slack = VALUE_RANGE_SLACK * (high - low)
+    return low - slack, high + slack
+
+
 def suggested_value_range(low, high):
     """The usual pixel range that holds values seen in `[low, high]`."""
     for candidate in ((0, 1), (-1, 1), (0, 255), (0, 65535)):
@@ -168,14 +175,13 @@ def value_range_error(
         fix: where the user passes `value_range`, for the message.
             Defaults to `"where the perturbation is built"`.
     """
-    range_low, range_high = value_range
-    slack = VALUE_RANGE_SLACK * (range_high - range_low)
+    allowed_low, allowed_high = allowed_range(value_range)
     if not (np.isfinite(low) and np.isfinite(high)):
         return ValueError(
             f"The images given to {owner} hold NaN or inf values "
             f"(seen: min={low}, max={high}); perturbations need finite pixels."
         )
-    if range_low - slack <= low and high <= range_high + slack:
+    if allowed_low <= low and high <= allowed_high:
         return None
     suggested = suggested_value_range(low, high)
     return ValueError(

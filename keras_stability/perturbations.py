@@ -20,7 +20,7 @@ from keras import ops
 from keras_stability import _backend
 from keras_stability import jpeg as jpeg_lib
 from keras_stability._checks import FLOAT32_MAX
-from keras_stability._checks import VALUE_RANGE_SLACK
+from keras_stability._checks import allowed_range
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
@@ -234,13 +234,13 @@ class Perturbation(keras.layers.Layer):
         if not _backend.is_tensorflow():
             return
         inside = True
-        for range_low, range_high in ranges:
-            slack = VALUE_RANGE_SLACK * (range_high - range_low)
+        for value_range in ranges:
+            allowed_low, allowed_high = allowed_range(value_range)
             inside = ops.logical_and(
                 inside,
                 ops.logical_and(
-                    ops.greater_equal(low, range_low - slack),
-                    ops.less_equal(high, range_high + slack),
+                    ops.greater_equal(low, allowed_low),
+                    ops.less_equal(high, allowed_high),
                 ),
             )
         _backend.assert_in_graph(
@@ -325,10 +325,9 @@ def _strongest(severity):
 def _per_image_uniform(images, bounds, seed):
     """One draw per image from `U[a, b]`, shaped `(batch, 1, 1, 1)`."""
     a, b = bounds
-    draws = keras.random.uniform(
+    return keras.random.uniform(
         (ops.shape(images)[0], 1, 1, 1), a, b, dtype=images.dtype, seed=seed
     )
-    return draws
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
