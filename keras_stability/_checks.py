@@ -192,3 +192,61 @@ def value_range_error(
         f"`value_range={suggested!r}` {fix}, or rescale the images to "
         f"{tuple(value_range)!r}."
     )
+
+
+def check_margin(margin):
+    # A tensor margin (a schedule, say) is the caller's business. An infinite
+    # margin, or one that overflows float32, makes the hinge infinite, and
+    # inf * 0 in the masks of the mining losses NaN.
+    if not (hasattr(margin, "shape") and not is_number(margin)):
+        check_non_negative(margin, "margin")
+
+
+def check_choice(name, value, allowed, allow_callable=False):
+    if allow_callable and callable(value):
+        return
+    if value not in allowed:
+        choices = ", ".join(repr(choice) for choice in allowed)
+        callable_note = " or a callable" if allow_callable else ""
+        raise ValueError(
+            f"`{name}` must be one of {choices}{callable_note}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def is_host_value(value):
+    """Whether `value` is a Python or NumPy number or array (not a tensor)."""
+    if isinstance(value, (numbers.Number, np.generic, np.ndarray)):
+        return True
+    return isinstance(value, (list, tuple)) and all(map(is_host_value, value))
+
+
+def check_jpeg_channels(shape):
+    """Raises unless the last entry of `shape` is 1 (grayscale) or 3 (RGB)."""
+    channels = shape[-1]
+    if channels not in (1, 3):
+        raise ValueError(
+            "JPEG encoding needs images with 1 (grayscale) or 3 (RGB) channels. "
+            f"Received: {channels} channels (images.shape={shape})"
+        )
+
+
+def check_jpeg_quality(quality):
+    """Raises a `ValueError` if a Python or NumPy `quality` is not in [0, 100].
+
+    Qualities must be integers in `[0, 100]`, the range libjpeg (through
+    `tf.image.adjust_jpeg_quality`) and `JpegCompression` accept. Tensors
+    pass unchecked: in a graph their values are not known.
+    """
+    if not is_host_value(quality):
+        return
+    values = np.asarray(quality)
+    if values.dtype.kind not in "iu":
+        raise ValueError(
+            "`quality` must be an int in [0, 100] or an integer array or "
+            f"tensor of them. Received: quality={quality!r}"
+        )
+    if values.size and not (values.min() >= 0 and values.max() <= 100):
+        raise ValueError(
+            f"`quality` must be in [0, 100]. Received: quality={quality!r}"
+        )

@@ -10,10 +10,15 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_stability._backend import require_tensorflow
 from keras_stability._checks import check_int
 from keras_stability._checks import check_size
 from keras_stability._checks import is_int
+from keras_stability._seeds import MAX_SEED
+from keras_stability._seeds import StepSeed
 from keras_stability.datasets import load_digits  # noqa: F401 (public name)
+from keras_stability.perturbations import apply_perturbation
+from keras_stability.perturbations import check_perturbation
 
 __all__ = [
     "CLEAN_KEY",
@@ -342,18 +347,9 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
     assert np.any(x[PERTURBED_KEY].numpy() != 0.5)
     ```
     """
-    from keras_stability._backend import require_tensorflow
-    from keras_stability._seeds import MAX_SEED
-    from keras_stability._seeds import StepSeed
-    from keras_stability.model import _perturb_inputs
-
     tf = require_tensorflow("keras_stability.data.with_perturbed_copy")
     seed = check_int(seed, "seed", 0, MAX_SEED)
-    if not callable(perturbation) or isinstance(perturbation, type):
-        raise ValueError(
-            "`perturbation` must be a layer or a callable (an instance, not a "
-            f"class). Received: perturbation={perturbation!r}"
-        )
+    check_perturbation(perturbation)
     if num_parallel_calls is None:
         num_parallel_calls = tf.data.AUTOTUNE
     elif not (
@@ -367,7 +363,7 @@ def with_perturbed_copy(dataset, perturbation, *, seed=0, num_parallel_calls=Non
 
     def perturb(x, draw):
         pair = tf.stack([tf.constant(seed, tf.int64), draw])
-        return _perturb_inputs(perturbation, x, StepSeed(pair))
+        return apply_perturbation(perturbation, x, StepSeed(pair))
 
     def add_copy(batch, draw):
         if isinstance(batch, tuple):

@@ -306,7 +306,7 @@ def robustness_report(
     names = list(distortions)
     shape = _image_shape(x)
     for name in names:
-        _check_fits_images(distortions[name], f"`distortions[{name!r}]`", shape)
+        perturbations.check_fits(distortions[name], shape, f"distortions[{name!r}]")
     owners = {f"`distortions[{name!r}]`": d for name, d in distortions.items()}
     range_fix = "to robustness_report (for the default suite) or to the distortions"
     if not is_dataset:
@@ -438,22 +438,6 @@ def _image_shape(x):
     return tuple(np.shape(x))
 
 
-def _check_fits_images(distortion, name, shape):
-    """Refuses, before any work, a perturbation that cannot apply to `shape`.
-
-    `Perturbation.compute_output_shape` checks what the layer needs (a crop
-    smaller than the image, a thumbnail no larger, JPEG's channels).
-    """
-    if shape is None or not isinstance(distortion, perturbations.Perturbation):
-        return
-    try:
-        distortion.compute_output_shape(shape)
-    except ValueError as error:
-        raise ValueError(
-            f"{name} cannot distort images of shape {shape}: {error}"
-        ) from error
-
-
 def _check_value_ranges(images, distortions, fix):
     """Refuses images outside the value range of any of our distortions.
 
@@ -517,11 +501,7 @@ def _validate_distortions(distortions):
             f"Received: distortions={distortions!r}"
         )
     for name, distortion in distortions.items():
-        if not callable(distortion):
-            raise ValueError(
-                f"`distortions[{name!r}]` must be a perturbation, a layer or a "
-                f"callable. Received: distortions[{name!r}]={distortion!r}"
-            )
+        perturbations.check_perturbation(distortion, f"distortions[{name!r}]")
 
 
 def _tally_accuracy(tally, probabilities, labels, top_k):
@@ -548,9 +528,9 @@ def _distortion_function(distortion):
         if distortion not in _COMPILED:
             _COMPILED[distortion] = _compile_perturbation(distortion)
         return _COMPILED[distortion]
-    if isinstance(distortion, keras.layers.Layer):
-        return lambda images, seed_pair: distortion(images, training=True)
-    return lambda images, seed_pair: distortion(images)
+    return lambda images, seed_pair: perturbations.apply_perturbation(
+        distortion, images, name="distortion"
+    )
 
 
 class _Distort:
@@ -565,7 +545,9 @@ class _Distort:
         self.distortion = distortion
 
     def __call__(self, images, seed_pair):
-        return self.distortion(images, training=True, seed=StepSeed(seed_pair))
+        return perturbations.apply_perturbation(
+            self.distortion, images, StepSeed(seed_pair), name="distortion"
+        )
 
 
 def _compile_perturbation(distortion):
@@ -590,16 +572,6 @@ def _apply(function, images, seed_pair, name):
         raise ValueError(
             f"{name} failed on images of shape {tuple(images.shape)}: {_gist(error)}"
         ) from error
-    if not hasattr(out, "shape"):
-        raise ValueError(
-            f"{name} must return a tensor or array of images; it returned a "
-            f"{type(out).__name__}."
-        )
-    if tuple(out.shape) != tuple(images.shape):
-        raise ValueError(
-            f"{name} must keep the images' shape {tuple(images.shape)}; "
-            f"it returned {tuple(out.shape)}."
-        )
     return out
 
 
@@ -1335,7 +1307,7 @@ def near_duplicate_pr(
     _validate_negatives(negatives_per_image, _image_count(images))
     check_int(seed, "seed", 0, MAX_SEED)
     distortion = _resolve_distortion(distortion, value_range)
-    _check_fits_images(distortion, "`distortion`", _image_shape(images))
+    perturbations.check_fits(distortion, _image_shape(images), "distortion")
     clean, distorted = _clean_and_distorted_embeddings(
         model, images, distortion, batch_size, seed
     )
@@ -1414,7 +1386,7 @@ def feature_distances(
     _image_count(images)
     check_int(seed, "seed", 0, MAX_SEED)
     distortion = _resolve_distortion(distortion, value_range)
-    _check_fits_images(distortion, "`distortion`", _image_shape(images))
+    perturbations.check_fits(distortion, _image_shape(images), "distortion")
     clean, distorted = _clean_and_distorted_embeddings(
         model, images, distortion, batch_size, seed
     )

@@ -16,53 +16,16 @@ JpegCompression` picks one with its `method`:
 """
 
 import functools
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_stability import _backend
+from keras_stability._checks import check_jpeg_channels
+from keras_stability._checks import check_jpeg_quality
 
 __all__ = ["dct_compress", "libjpeg_compress", "quantization_tables"]
-
-
-def _is_host_value(value):
-    """Whether `value` is a Python or NumPy number or array (not a tensor)."""
-    if isinstance(value, (numbers.Number, np.generic, np.ndarray)):
-        return True
-    return isinstance(value, (list, tuple)) and all(map(_is_host_value, value))
-
-
-def _check_channels(shape):
-    """Raises unless the last entry of `shape` is 1 (grayscale) or 3 (RGB)."""
-    channels = shape[-1]
-    if channels not in (1, 3):
-        raise ValueError(
-            "JPEG encoding needs images with 1 (grayscale) or 3 (RGB) channels. "
-            f"Received: {channels} channels (images.shape={shape})"
-        )
-
-
-def _check_quality(quality):
-    """Raises a `ValueError` if a Python or NumPy `quality` is not in [0, 100].
-
-    Qualities must be integers in `[0, 100]`, the range libjpeg (through
-    `tf.image.adjust_jpeg_quality`) and `JpegCompression` accept. Tensors
-    pass unchecked: in a graph their values are not known.
-    """
-    if not _is_host_value(quality):
-        return
-    values = np.asarray(quality)
-    if values.dtype.kind not in "iu":
-        raise ValueError(
-            "`quality` must be an int in [0, 100] or an integer array or "
-            f"tensor of them. Received: quality={quality!r}"
-        )
-    if values.size and not (values.min() >= 0 and values.max() <= 100):
-        raise ValueError(
-            f"`quality` must be in [0, 100]. Received: quality={quality!r}"
-        )
 
 
 def libjpeg_compress(images, quality):
@@ -110,7 +73,7 @@ def libjpeg_compress(images, quality):
           (the JPEG-q distortion).
     """
     tf = _backend.require_tensorflow("libjpeg_compress")
-    _check_quality(quality)
+    check_jpeg_quality(quality)
     images = tf.convert_to_tensor(images)
     if not images.dtype.is_floating or images.shape.rank != 4:
         raise ValueError(
@@ -118,7 +81,7 @@ def libjpeg_compress(images, quality):
             f"channels). Received: images.shape={tuple(images.shape)}, "
             f"images.dtype={images.dtype.name}"
         )
-    _check_channels(tuple(images.shape))
+    check_jpeg_channels(tuple(images.shape))
     quality = tf.broadcast_to(tf.cast(quality, tf.int32), tf.shape(images)[:1])
     return tf.map_fn(
         lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]),
@@ -194,7 +157,7 @@ def quantization_tables(quality):
     assert np.all(ops.convert_to_numpy(chrominance)[1] == 1)
     ```
     """
-    _check_quality(quality)
+    check_jpeg_quality(quality)
     quality = ops.clip(ops.cast(quality, "int32"), 1, 100)
     scale = ops.where(quality < 50, ops.floor_divide(5000, quality), 200 - 2 * quality)
     scale = ops.expand_dims(ops.expand_dims(scale, -1), -1)
@@ -307,7 +270,7 @@ def dct_compress(images, quality, straight_through=False):
           Workshop on Machine Learning and Computer Security (rounding
           passed straight through to differentiate JPEG).
     """
-    _check_quality(quality)
+    check_jpeg_quality(quality)
     images = ops.convert_to_tensor(images)
     shape = tuple(images.shape)
     dtype = keras.backend.standardize_dtype(images.dtype)
@@ -317,7 +280,7 @@ def dct_compress(images, quality, straight_through=False):
             f"channels). Received: images.shape={shape}, images.dtype={dtype}"
         )
     height, width, _ = shape[1:]
-    _check_channels(shape)
+    check_jpeg_channels(shape)
     if height is None or width is None:
         raise ValueError(
             "`dct_compress` needs a static image height and width. "

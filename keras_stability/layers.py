@@ -66,8 +66,8 @@ class RankingTripletHinge(keras.layers.Layer):
     """
 
     def __init__(self, margin=0.1, distance="l2", **kwargs):
-        triplet._validate_margin(margin)
-        triplet._validate_choice("distance", distance, triplet.HINGE_DISTANCES)
+        triplet.check_margin(margin)
+        triplet.check_choice("distance", distance, triplet.HINGE_DISTANCES)
         super().__init__(**kwargs)
         self.margin = margin
         self.distance = distance

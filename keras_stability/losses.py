@@ -17,10 +17,11 @@ from keras import ops
 
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_same_shape
+from keras_stability._numerics import overflow_scale
+from keras_stability._numerics import safe_sqrt
 from keras_stability.triplet import TripletHardLoss
 from keras_stability.triplet import TripletHingeLoss
 from keras_stability.triplet import TripletSemiHardLoss
-from keras_stability.triplet import _overflow_scale
 from keras_stability.triplet import triplet_hard_loss
 from keras_stability.triplet import triplet_hinge_loss
 from keras_stability.triplet import triplet_semihard_loss
@@ -36,9 +37,11 @@ __all__ = [
     "TripletSemiHardLoss",
     "cross_entropy",
     "get",
+    "is_distribution_loss",
     "jensen_shannon_divergence",
     "kl_divergence",
     "l2_distance",
+    "reads_probabilities",
     "squared_l2_distance",
     "triplet_hard_loss",
     "triplet_hinge_loss",
@@ -235,15 +238,11 @@ def l2_distance(clean, perturbed):
         The distance per sample, shape `clean.shape[:-1]`.
     """
     clean, perturbed = _pair(clean, perturbed)
-    # A power of two per row, 1 for ordinary outputs: see `_overflow_scale`.
-    scale = _overflow_scale([clean, perturbed], axis=-1)
+    # A power of two per row, 1 for ordinary outputs: see `overflow_scale`.
+    scale = overflow_scale([clean, perturbed], axis=-1)
     squared = squared_l2_distance(clean / scale, perturbed / scale)
-    positive = squared > 0
-    # The inner `where` keeps sqrt's gradient finite where the outer one
-    # discards it.
-    safe = ops.where(positive, squared, ops.ones_like(squared))
-    distance = ops.sqrt(safe) * ops.squeeze(scale, axis=-1)
-    return ops.where(positive, distance, ops.zeros_like(squared))
+    distance = safe_sqrt(squared, ops.less_equal(squared, 0.0))
+    return distance * ops.squeeze(scale, axis=-1)
 
 
 class _StabilityLoss(keras.losses.Loss):
@@ -488,9 +487,33 @@ _BY_NAME = {
     "l2": L2Distance,
     "squared_l2": SquaredL2Distance,
 }
-_TAKES_LOGITS = (KLDivergence, CrossEntropy, JensenShannonDivergence)
 # The names TensorFlow accepts for a root name scope.
 _SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
+
+
+def is_distribution_loss(loss):
+    """Whether `loss` (an instance or a class) compares class distributions.
+
+    `KLDivergence`, `CrossEntropy` and `JensenShannonDivergence` read their
+    inputs as distributions over a class axis, from probabilities or, with
+    `from_logits=True`, from logits.
+    """
+    cls = loss if isinstance(loss, type) else type(loss)
+    return issubclass(cls, _ProbabilisticLoss)
+
+
+def reads_probabilities(loss):
+    """Whether `loss` reads outputs as probabilities (clipped or normalized).
+
+    Ours without `from_logits`, and Keras's own `KLDivergence` (which has no
+    `from_logits`) and `CategoricalCrossentropy(from_logits=False)`: a logits
+    head given to any of them makes a meaningless term.
+    """
+    if is_distribution_loss(loss) or isinstance(
+        loss, keras.losses.CategoricalCrossentropy
+    ):
+        return not loss.from_logits
+    return isinstance(loss, keras.losses.KLDivergence)
 
 
 def get(identifier, from_logits=False):
@@ -529,7 +552,7 @@ def get(identifier, from_logits=False):
                 f"Received: stability_loss={identifier!r}"
             )
         cls = _BY_NAME[identifier]
-        return cls(from_logits=from_logits) if cls in _TAKES_LOGITS else cls()
+        return cls(from_logits=from_logits) if is_distribution_loss(cls) else cls()
     if isinstance(identifier, keras.losses.Loss):
         return identifier
     if callable(identifier):

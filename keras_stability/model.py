@@ -20,6 +20,9 @@ from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability.data import split_perturbed_copy
 from keras_stability.perturbations import Perturbation
+from keras_stability.perturbations import apply_perturbation
+from keras_stability.perturbations import check_fits
+from keras_stability.perturbations import check_perturbation
 from keras_stability.perturbations import default_perturbation
 
 __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
@@ -28,55 +31,6 @@ __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
 # chosen with the perturbation by benchmarks/robustness.py (see
 # `default_perturbation`).
 DEFAULT_ALPHA = 3.0
-
-
-def _perturb_inputs(perturbation, x, seed):
-    """The perturbed copy of the model inputs `x` (a tensor or a structure).
-
-    A `Perturbation` is applied to every input tensor with `seed` (a
-    `StepSeed`); another layer is called on `x` with `training=True`, a
-    callable on `x`. Shared by the training step and
-    `data.with_perturbed_copy`, so both make the same copy.
-
-    Raises:
-        ValueError: if the copy's shapes differ from the inputs'.
-    """
-    if isinstance(perturbation, Perturbation):
-        perturbed = keras.tree.map_structure(
-            lambda t: perturbation(t, training=True, seed=seed), x
-        )
-    elif isinstance(perturbation, keras.layers.Layer):
-        perturbed = perturbation(x, training=True)
-    else:
-        perturbed = perturbation(x)
-    clean_shapes = [tuple(t.shape) for t in keras.tree.flatten(x)]
-    perturbed_shapes = [tuple(t.shape) for t in keras.tree.flatten(perturbed)]
-    if clean_shapes != perturbed_shapes:
-        raise ValueError(
-            "The perturbation must keep the inputs' shapes: it turned "
-            f"{clean_shapes} into {perturbed_shapes}. "
-            f"Received: perturbation={perturbation!r}"
-        )
-    return perturbed
-
-
-_DISTRIBUTION_LOSSES = (
-    stability_losses.KLDivergence,
-    stability_losses.CrossEntropy,
-    stability_losses.JensenShannonDivergence,
-)
-
-
-def _reads_probabilities(loss):
-    """Whether `loss` reads outputs as probabilities (clipped or normalized).
-
-    Ours without `from_logits`, and Keras's own `KLDivergence` (which has no
-    `from_logits`) and `CategoricalCrossentropy(from_logits=False)`: a logits
-    head given to any of them makes a meaningless term.
-    """
-    if isinstance(loss, (*_DISTRIBUTION_LOSSES, keras.losses.CategoricalCrossentropy)):
-        return not loss.from_logits
-    return isinstance(loss, keras.losses.KLDivergence)
 
 
 # `evaluate` perturbs with the step slot set to this value, which training
@@ -204,11 +158,7 @@ class StabilityModel(keras.Model):
         check_non_negative(alpha, "alpha")
         if perturbation is None:
             perturbation = default_perturbation(_smallest_image_shape(self.inputs))
-        if not callable(perturbation) or isinstance(perturbation, type):
-            raise ValueError(
-                "`perturbation` must be a layer or a callable (an instance, "
-                f"not a class). Received: perturbation={perturbation!r}"
-            )
+        check_perturbation(perturbation)
         seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
@@ -243,7 +193,7 @@ class StabilityModel(keras.Model):
         )
         if self.from_logits and not (
             isinstance(stability_loss, str)
-            and isinstance(self._stability_loss_fn, _DISTRIBUTION_LOSSES)
+            and stability_losses.is_distribution_loss(self._stability_loss_fn)
         ):
             raise ValueError(
                 "`from_logits=True` applies only to stability_loss 'kl', "
@@ -276,16 +226,8 @@ class StabilityModel(keras.Model):
 
     def _check_perturbation_fits_inputs(self):
         """Our perturbations check each input's shape here, not in a step."""
-        if not isinstance(self.perturbation, Perturbation):
-            return
         for tensor in keras.tree.flatten(self.inputs):
-            try:
-                self.perturbation.compute_output_shape(tensor.shape)
-            except ValueError as error:
-                raise ValueError(
-                    f"`perturbation` cannot perturb the model's input "
-                    f"'{tensor.name}' of shape {tuple(tensor.shape)}: {error}"
-                ) from error
+            check_fits(self.perturbation, tensor.shape)
 
     def _check_outputs_fit_loss(self):
         """Distribution losses need a class axis of at least two entries.
@@ -299,8 +241,8 @@ class StabilityModel(keras.Model):
         judged.
         """
         loss = self._stability_loss_fn
-        reads_probabilities = _reads_probabilities(loss)
-        if not (isinstance(loss, _DISTRIBUTION_LOSSES) or reads_probabilities):
+        reads_probabilities = stability_losses.reads_probabilities(loss)
+        if not (stability_losses.is_distribution_loss(loss) or reads_probabilities):
             return
         for aliases, output in zip(
             self._output_aliases(), keras.tree.flatten(self.outputs), strict=True
@@ -310,7 +252,7 @@ class StabilityModel(keras.Model):
                 alias in self.stability_outputs for alias in aliases
             ):
                 continue
-            if isinstance(loss, _DISTRIBUTION_LOSSES) and (
+            if stability_losses.is_distribution_loss(loss) and (
                 len(output.shape) < 2 or (output.shape[-1] or 2) < 2
             ):
                 raise ValueError(
@@ -513,7 +455,7 @@ class StabilityModel(keras.Model):
         return StepSeed(ops.concatenate([seed, step]))
 
     def _perturb(self, x, seed):
-        return _perturb_inputs(self.perturbation, x, seed)
+        return apply_perturbation(self.perturbation, x, seed)
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`, after checking the images (see `_check_data`)."""

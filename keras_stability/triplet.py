@@ -19,10 +19,14 @@ from keras import ops
 
 from keras_stability._backend import scale_for_replicas
 from keras_stability._checks import check_bool
-from keras_stability._checks import check_non_negative
+from keras_stability._checks import check_choice
+from keras_stability._checks import check_margin
 from keras_stability._checks import check_same_shape
-from keras_stability._checks import is_number
 from keras_stability._checks import static_shape
+from keras_stability._numerics import as_float
+from keras_stability._numerics import overflow_scale
+from keras_stability._numerics import rescale
+from keras_stability._numerics import safe_sqrt
 
 __all__ = [
     "TripletHardLoss",
@@ -37,96 +41,8 @@ __all__ = [
 PAIRWISE_DISTANCES = ("L2", "squared-L2", "angular")
 HINGE_DISTANCES = ("l2", "squared_l2", "cosine")
 
-_HALF_DTYPES = ("float16", "bfloat16")
 # Reductions under which Keras divides a loss by the number of replicas.
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
-
-
-def _validate_margin(margin):
-    # A tensor margin (a schedule, say) is the caller's business. An infinite
-    # margin, or one that overflows float32, makes the hinge infinite, and
-    # inf * 0 in the masks of the mining losses NaN.
-    if not (hasattr(margin, "shape") and not is_number(margin)):
-        check_non_negative(margin, "margin")
-
-
-def _validate_choice(name, value, allowed, allow_callable=False):
-    if allow_callable and callable(value):
-        return
-    if value not in allowed:
-        choices = ", ".join(repr(choice) for choice in allowed)
-        callable_note = " or a callable" if allow_callable else ""
-        raise ValueError(
-            f"`{name}` must be one of {choices}{callable_note}. "
-            f"Received: {name}={value!r}"
-        )
-
-
-def _as_float(x):
-    """Converts to a float tensor; returns it upcast and the dtype to return.
-
-    float16 and bfloat16 are computed in float32, as TensorFlow Addons does,
-    and the result is cast back to the input's dtype.
-    """
-    x = ops.convert_to_tensor(x)
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if not keras.backend.is_float_dtype(dtype):
-        dtype = keras.backend.floatx()
-        x = ops.cast(x, dtype)
-    if dtype in _HALF_DTYPES:
-        x = ops.cast(x, "float32")
-    return x, dtype
-
-
-# Inputs are divided by a power of two before they are squared when their
-# largest magnitude exceeds 2**50: float32 squares overflow from about
-# 1.8e19, and a sum of squares of entries up to 2**50 stays finite for up to
-# 2**24 entries of twice that size.
-_SCALE_EXPONENT_STEP = 50
-_MAX_EXPONENTS = {"float16": 16, "bfloat16": 128, "float32": 128, "float64": 1024}
-
-
-def _overflow_scale(tensors, axis=None):
-    """A power of two `s` such that `tensors / s` are safe to square and sum.
-
-    `s` is exactly 1 wherever the largest magnitude of `tensors` (over
-    `axis`, kept as a dimension of size 1; over everything when `None`) is at
-    most 2**50, so ordinary inputs are computed bit for bit as without it.
-    Above, `s` is 2**50 or 2**100 (float32), which leaves magnitudes of at
-    most 2**50. Dividing by a power of two and multiplying back is exact, so
-    large inputs are computed as float32 would with an unbounded exponent.
-    `s` is built from constants: no gradient flows through it.
-    """
-    keepdims = axis is not None
-    magnitude = None
-    for tensor in tensors:
-        largest = ops.max(ops.abs(tensor), axis=axis, keepdims=keepdims, initial=0.0)
-        magnitude = largest if magnitude is None else ops.maximum(magnitude, largest)
-    dtype = keras.backend.standardize_dtype(magnitude.dtype)
-    scale = ops.ones_like(magnitude)
-    for exponent in range(
-        _SCALE_EXPONENT_STEP, _MAX_EXPONENTS.get(dtype, 128), _SCALE_EXPONENT_STEP
-    ):
-        power = ops.convert_to_tensor(2.0**exponent, dtype=dtype)
-        scale = ops.where(ops.greater(magnitude, power), power, scale)
-    return scale
-
-
-def _rescale(x, scale, degree):
-    """`x * scale**degree`, without forming `scale**degree`, which may overflow."""
-    for _ in range(degree):
-        x = x * scale
-    return x
-
-
-def _safe_sqrt(squared, zero):
-    """`sqrt(squared)`, with value and gradient 0 where `zero` is true.
-
-    The square root's derivative is infinite at 0; feeding it 1 there and
-    discarding the result keeps NaN out of the backward pass.
-    """
-    root = ops.sqrt(ops.where(zero, ops.ones_like(squared), squared))
-    return ops.where(zero, ops.zeros_like(squared), root)
 
 
 def _l2_normalize(x):
@@ -186,12 +102,12 @@ def pairwise_distance(embeddings, distance="L2"):
     distances = pairwise_distance(embeddings, distance="angular")  # (4, 4)
     ```
     """
-    _validate_choice("distance", distance, PAIRWISE_DISTANCES)
-    embeddings, output_dtype = _as_float(embeddings)
+    check_choice("distance", distance, PAIRWISE_DISTANCES)
+    embeddings, output_dtype = as_float(embeddings)
     _check_embeddings(embeddings, "embeddings")
-    scale = _overflow_scale([embeddings])
+    scale = overflow_scale([embeddings])
     distances = _plain_pairwise_distance(embeddings / scale, distance)
-    return ops.cast(_rescale(distances, scale, _DEGREES[distance]), output_dtype)
+    return ops.cast(rescale(distances, scale, _DEGREES[distance]), output_dtype)
 
 
 # The degree of each distance as a function of the embeddings: scaling the
@@ -242,7 +158,7 @@ def _gram_distance(embeddings, distance):
     if distance == "squared-L2":
         return ops.where(diagonal, ops.zeros_like(squared), squared)
     zero = ops.logical_or(diagonal, ops.less_equal(squared, 0.0))
-    return _safe_sqrt(squared, zero)
+    return safe_sqrt(squared, zero)
 
 
 def _masked_maximum(data, mask, axis=1):
@@ -298,20 +214,20 @@ def _labelled_distances(y_true, y_pred, distance_metric):
 
     Returns (distances, scale, degree, same-label matrix, off-diagonal mask,
     output dtype). For the built-in metrics, `distances` are those of
-    `y_pred / scale` (see `_overflow_scale`): the true distances are
+    `y_pred / scale` (see `overflow_scale`): the true distances are
     `distances * scale**degree`, and differences of distances are scaled
     back after the subtraction, so that they stay finite when the distances
     themselves overflow. A callable metric gets `y_pred` as is, with scale
     `None`.
     """
     y_true = ops.convert_to_tensor(y_true)
-    embeddings, output_dtype = _as_float(y_pred)
+    embeddings, output_dtype = as_float(y_pred)
     _check_labelled_embeddings(y_true, embeddings)
     if callable(distance_metric):
         scale, degree = None, 0
         distances = ops.convert_to_tensor(distance_metric(embeddings))
     else:
-        scale, degree = _overflow_scale([embeddings]), _DEGREES[distance_metric]
+        scale, degree = overflow_scale([embeddings]), _DEGREES[distance_metric]
         distances = _plain_pairwise_distance(embeddings / scale, distance_metric)
     labels = ops.reshape(y_true, (-1, 1))
     same_label = ops.equal(labels, ops.transpose(labels))
@@ -377,15 +293,15 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
         - [Zheng et al., 2016. Improving the Robustness of Deep Neural Networks
           via Stability Training](https://arxiv.org/abs/1604.04326)
     """
-    _validate_margin(margin)
-    _validate_choice("distance", distance, HINGE_DISTANCES)
-    anchor, output_dtype = _as_float(anchor)
+    check_margin(margin)
+    check_choice("distance", distance, HINGE_DISTANCES)
+    anchor, output_dtype = as_float(anchor)
     positive = ops.cast(positive, anchor.dtype)
     negative = ops.cast(negative, anchor.dtype)
     check_same_shape(anchor=anchor, positive=positive, negative=negative)
     # Each triplet is computed divided by a power of two, 1 for ordinary
-    # inputs, so that no square overflows; see `_overflow_scale`.
-    scale = _overflow_scale([anchor, positive, negative], axis=-1)
+    # inputs, so that no square overflows; see `overflow_scale`.
+    scale = overflow_scale([anchor, positive, negative], axis=-1)
     anchor, positive, negative = anchor / scale, positive / scale, negative / scale
     scale = ops.squeeze(scale, axis=-1)
 
@@ -395,7 +311,7 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
         squared = ops.sum(ops.square(x - y), axis=-1)
         if distance == "squared_l2":
             return squared
-        return _safe_sqrt(squared, ops.less_equal(squared, 0.0))
+        return safe_sqrt(squared, ops.less_equal(squared, 0.0))
 
     margin = ops.cast(margin, anchor.dtype)
     to_positive = pair_distance(anchor, positive)
@@ -404,7 +320,7 @@ def triplet_hinge_loss(anchor, positive, negative, margin=0.1, distance="l2"):
     # the distances alone may overflow where their difference does not.
     # (`ops.add`, not `+`: `margin` is a backend tensor, which JAX does not
     # add to a symbolic KerasTensor.)
-    scaled_gap = _rescale(to_positive - to_negative, scale, _DEGREES[distance])
+    scaled_gap = rescale(to_positive - to_negative, scale, _DEGREES[distance])
     hinge = ops.where(
         ops.greater(scale, 1.0),
         ops.add(margin, scaled_gap),
@@ -482,8 +398,8 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
         - [Schroff et al., 2015. FaceNet: A Unified Embedding for Face
           Recognition and Clustering](https://arxiv.org/abs/1503.03832)
     """
-    _validate_margin(margin)
-    _validate_choice(
+    check_margin(margin)
+    check_choice(
         "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
     )
     distances, scale, degree, same_label, off_diagonal, output_dtype = (
@@ -516,7 +432,7 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
         # Scaled-down embeddings: the gap is scaled back before the margin is
         # added (the distances alone may overflow). Ordinary ones, of scale
         # 1, keep the expression above.
-        scaled_gap = _rescale(distances - semi_hard_negative, scale, degree)
+        scaled_gap = rescale(distances - semi_hard_negative, scale, degree)
         loss_matrix = ops.where(
             ops.greater(scale, 1.0), margin + scaled_gap, loss_matrix
         )
@@ -599,9 +515,9 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
         - [Hermans et al., 2017. In Defense of the Triplet Loss for Person
           Re-Identification](https://arxiv.org/abs/1703.07737)
     """
-    _validate_margin(margin)
+    check_margin(margin)
     soft = check_bool(soft, "soft")
-    _validate_choice(
+    check_choice(
         "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
     )
     distances, scale, degree, same_label, off_diagonal, output_dtype = (
@@ -614,7 +530,7 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     hardest_positive = _masked_maximum(distances, positives, axis=1)
     gap = hardest_positive - hardest_negative
     if scale is not None:
-        gap = _rescale(gap, scale, degree)
+        gap = rescale(gap, scale, degree)
     if soft:
         per_anchor = ops.softplus(gap)
     else:
@@ -637,7 +553,7 @@ def _deserialize_distance(distance_metric):
 def _mining_distance(distance_metric):
     """The deserialized, validated `distance_metric` of the mining losses."""
     distance_metric = _deserialize_distance(distance_metric)
-    _validate_choice(
+    check_choice(
         "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
     )
     return distance_metric
@@ -711,8 +627,8 @@ class TripletHingeLoss(keras.losses.Loss):
     """
 
     def __init__(self, margin=0.1, distance="l2", name=None, **kwargs):
-        _validate_margin(margin)
-        _validate_choice("distance", distance, HINGE_DISTANCES)
+        check_margin(margin)
+        check_choice("distance", distance, HINGE_DISTANCES)
         super().__init__(name=name, **kwargs)
         self.margin = margin
         self.distance = distance
@@ -799,7 +715,7 @@ class TripletSemiHardLoss(_BatchLoss):
     """
 
     def __init__(self, margin=1.0, distance_metric="L2", name=None, **kwargs):
-        _validate_margin(margin)
+        check_margin(margin)
         distance_metric = _mining_distance(distance_metric)
         super().__init__(name=name, **kwargs)
         self.margin = margin
@@ -879,7 +795,7 @@ class TripletHardLoss(_BatchLoss):
     def __init__(
         self, margin=1.0, soft=False, distance_metric="L2", name=None, **kwargs
     ):
-        _validate_margin(margin)
+        check_margin(margin)
         soft = check_bool(soft, "soft")
         distance_metric = _mining_distance(distance_metric)
         super().__init__(name=name, **kwargs)

@@ -281,7 +281,7 @@ def test_evaluate_images_too_small_for_the_crops(tmp_path, rng, capsys):
     argv = ["evaluate", str(tmp_path / "small.keras"), "--data", str(data)]
     assert cli.main([*argv, "--output", str(out)]) == 2
     assert capsys.readouterr().err == (
-        "keras-stability evaluate: error: `distortions['crop@10']` cannot distort "
+        "keras-stability evaluate: error: `distortions['crop@10']` cannot apply to "
         "images of shape (4, 8, 8, 3): `max_offset` must be smaller than the "
         "image height and width. Received: max_offset=10 for images of height=8 "
         "and width=8\n"

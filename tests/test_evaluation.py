@@ -187,7 +187,9 @@ def test_errors(pixels):
         evaluation.robustness_report(
             model, x, y[:3], distortions={"r@1": reverse}, verbose=0
         )
-    with pytest.raises(ValueError, match=r"must keep the images' shape"):
+    with pytest.raises(
+        ValueError, match=r"\[\(10, 1, 3, 1\)\] into \[\(10, 1, 2, 1\)\]"
+    ):
         evaluation.robustness_report(
             model, x, y, distortions={"bad@1": lambda t: t[:, :, :2]}, verbose=0
         )
@@ -295,8 +297,8 @@ def test_distortions_are_checked_before_any_work(pixels):
     cases = [
         (
             {"x": 3},
-            r"`distortions\['x'\]` must be a perturbation, a layer or a "
-            r"callable. Received: distortions\['x'\]=3",
+            r"`distortions\['x'\]` must be a layer or a callable.*"
+            r"Received: distortions\['x'\]=3",
         ),
         (
             {},
@@ -704,7 +706,7 @@ def test_crop_larger_than_the_images_is_refused_before_any_work(rng):
     with pytest.raises(
         ValueError,
         match=_message(
-            "`distortions['crop@10']` cannot distort images of shape (4, 8, 8, 1): "
+            "`distortions['crop@10']` cannot apply to images of shape (4, 8, 8, 1): "
             "`max_offset` must be smaller than the image height and width. "
             "Received: max_offset=10 for images of height=8 and width=8"
         ),
@@ -730,9 +732,9 @@ def test_a_failing_distortion_is_named(pixels):
     assert str(error.value.__cause__) == "boom"
     with pytest.raises(
         ValueError,
-        match=_message(
-            "`distortions['list@1']` must return a tensor or array of images; it "
-            "returned a list."
+        match=re.escape(
+            "`distortions['list@1']` failed on images of shape (10, 1, 3, 1): "
+            "`distortion` must return tensors or arrays of images; it returned list."
         ),
     ):
         evaluation.robustness_report(

@@ -223,7 +223,7 @@ def _bad_inputs():
             "perturbation that changes the shape",
             lambda: _fit(_model(perturbation=_shrink), _images()),
             ValueError,
-            r"The perturbation must keep the inputs' shapes",
+            r"turned \[\(4, 8, 8, 1\)\] into \[\(4, 4, 4, 1\)\]",
         ),
         (
             "from_model on a function",

@@ -297,7 +297,7 @@ def test_the_largest_seed_is_taken(rng):
 def test_crop_larger_than_the_images_is_refused_before_any_work():
     images = _pixel_images(np.eye(4))  # 4 x 4 images
     message = (
-        "`distortion` cannot distort images of shape (4, 4, 4, 4): `max_offset` "
+        "`distortion` cannot apply to images of shape (4, 4, 4, 4): `max_offset` "
         "must be smaller than the image height and width. Received: "
         "max_offset=5 for images of height=4 and width=4"
     )
@@ -321,8 +321,8 @@ def test_a_failing_distortion_is_named():
         evaluation.feature_distances(_TableModel(), images, boom)
     with pytest.raises(
         ValueError,
-        match=r"^`distortion` must return a tensor or array of images; it "
-        r"returned a tuple\.$",
+        match=r"^`distortion` failed on images of shape \(4, 4, 4, 4\): "
+        r"`distortion` must return tensors or arrays of images; it returned tuple\.",
     ):
         evaluation.near_duplicate_pr(_TableModel(), images, lambda x: tuple(x))
     with pytest.raises(
@@ -456,7 +456,7 @@ def test_errors(rng):
         ValueError, match=r"`batch_size` must be an int >= 1. Received: batch_size=0$"
     ):
         evaluation.near_duplicate_pr(model, images, _bottom_right_noise, batch_size=0)
-    with pytest.raises(ValueError, match="keep the images' shape"):
+    with pytest.raises(ValueError, match=r"\[\(4, 4, 4, 1\)\] into \[\(4, 2, 4, 1\)\]"):
         evaluation.near_duplicate_pr(model, images, lambda x: x[:, :2])
     with pytest.raises(ValueError, match="at least one positive"):
         evaluation.precision_recall_curve([0.1, 0.2], [False, False])
