@@ -4,7 +4,6 @@ import copy
 import random
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_stability import losses as stability_losses
@@ -15,14 +14,17 @@ from keras_stability._batch_statistics import track_clean_statistics
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
+from keras_stability._model_checks import check_from_logits
+from keras_stability._model_checks import check_inputs
+from keras_stability._model_checks import check_outputs_fit_loss
+from keras_stability._model_checks import check_stability_outputs
+from keras_stability._model_checks import smallest_image_shape
 from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability.data import split_perturbed_copy
-from keras_stability.perturbations import Perturbation
 from keras_stability.perturbations import apply_perturbation
 from keras_stability.perturbations import check_fits
-from keras_stability.perturbations import check_perturbation
 from keras_stability.perturbations import default_perturbation
 
 __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
@@ -155,32 +157,34 @@ class StabilityModel(keras.Model):
         **kwargs,
     ):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        # Check.
         check_non_negative(alpha, "alpha")
-        if perturbation is None:
-            perturbation = default_perturbation(_smallest_image_shape(self.inputs))
-        check_perturbation(perturbation)
         seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
-        if stability_outputs is not None:
-            if isinstance(stability_outputs, str):
-                stability_outputs = [stability_outputs]
-            try:
-                stability_outputs = list(stability_outputs)
-            except TypeError:
-                raise ValueError(
-                    "`stability_outputs` must be the name of an output or a "
-                    "list of names. Received: "
-                    f"stability_outputs={stability_outputs!r}"
-                ) from None
-            known = [a for aliases in self._output_aliases() for a in aliases]
-            unknown = [n for n in stability_outputs if n not in known]
-            if unknown or not stability_outputs:
-                raise ValueError(
-                    "`stability_outputs` must name outputs of the model, one of "
-                    f"{known}. Received: "
-                    f"stability_outputs={stability_outputs!r}"
+        stability_outputs = check_stability_outputs(
+            stability_outputs, self._output_aliases()
+        )
+        loss_fn = stability_losses.get(stability_loss, from_logits=from_logits)
+        check_from_logits(stability_loss, loss_fn, from_logits)
+        check_outputs_fit_loss(
+            stability_loss,
+            loss_fn,
+            [
+                (aliases[0], output)
+                for aliases, output in zip(
+                    self._output_aliases(),
+                    keras.tree.flatten(self.outputs),
+                    strict=True,
                 )
+                if _covers(stability_outputs, aliases)
+            ],
+        )
+        if perturbation is None:
+            perturbation = default_perturbation(smallest_image_shape(self.inputs))
+        for tensor in keras.tree.flatten(self.inputs):
+            check_fits(perturbation, tensor.shape)
+        # Store.
         self.perturbation = perturbation
         self.stability_loss = stability_loss
         self.alpha = float(alpha)
@@ -188,21 +192,9 @@ class StabilityModel(keras.Model):
         self.stop_gradient_clean = stop_gradient_clean
         self.stability_outputs = stability_outputs
         self.seed = seed
-        self._stability_loss_fn = stability_losses.get(
-            stability_loss, from_logits=self.from_logits
-        )
-        if self.from_logits and not (
-            isinstance(stability_loss, str)
-            and stability_losses.is_distribution_loss(self._stability_loss_fn)
-        ):
-            raise ValueError(
-                "`from_logits=True` applies only to stability_loss 'kl', "
-                "'cross_entropy' or 'jsd' given by name (a loss object or "
-                "callable takes its own `from_logits`). Received: "
-                f"stability_loss={stability_loss!r}, from_logits=True"
-            )
-        self._check_outputs_fit_loss()
-        self._check_perturbation_fits_inputs()
+        self._stability_loss_fn = loss_fn
+        # Build: the `(seed, step)` pair of the perturbations' random stream,
+        # the metric, and the per-step state `call` hands to `compute_loss`.
         initial_seed = seed if seed is not None else random.randint(1, 2**30)
         self.perturbation_seed = self.add_weight(
             shape=(2,),
@@ -223,65 +215,6 @@ class StabilityModel(keras.Model):
         # BatchNormalization layers take statistics from the clean half of
         # the joined batch (see `call`); prepared once, not at every step.
         track_clean_statistics(self)
-
-    def _check_perturbation_fits_inputs(self):
-        """Our perturbations check each input's shape here, not in a step."""
-        for tensor in keras.tree.flatten(self.inputs):
-            check_fits(self.perturbation, tensor.shape)
-
-    def _check_outputs_fit_loss(self):
-        """Distribution losses need a class axis of at least two entries.
-
-        They also need probabilities unless `from_logits=True`: an output
-        made by a layer with a linear activation certainly holds logits,
-        which would be clipped to `[epsilon, 1]` and give no stability
-        term. The same holds for Keras's `KLDivergence` (which has no
-        `from_logits`) and `CategoricalCrossentropy(from_logits=False)`.
-        Outputs of other layers (a subclassed model, a custom layer) are not
-        judged.
-        """
-        loss = self._stability_loss_fn
-        reads_probabilities = stability_losses.reads_probabilities(loss)
-        if not (stability_losses.is_distribution_loss(loss) or reads_probabilities):
-            return
-        for aliases, output in zip(
-            self._output_aliases(), keras.tree.flatten(self.outputs), strict=True
-        ):
-            name = aliases[0]
-            if self.stability_outputs is not None and not any(
-                alias in self.stability_outputs for alias in aliases
-            ):
-                continue
-            if stability_losses.is_distribution_loss(loss) and (
-                len(output.shape) < 2 or (output.shape[-1] or 2) < 2
-            ):
-                raise ValueError(
-                    f"stability_loss={self.stability_loss!r} compares class "
-                    "distributions over the last axis, but output "
-                    f"'{name}' has shape {tuple(output.shape)}. Use "
-                    "stability_loss='l2' or 'squared_l2' for such outputs, or "
-                    "leave them out with `stability_outputs`."
-                )
-            layer = _linear_layer(output)
-            if layer is not None and reads_probabilities:
-                if isinstance(self.stability_loss, str):
-                    where = "Pass `from_logits=True`"
-                elif isinstance(loss, keras.losses.KLDivergence):
-                    where = (
-                        "Use stability_loss='kl' with `from_logits=True` "
-                        "(keras.losses.KLDivergence takes no `from_logits`)"
-                    )
-                else:
-                    where = "Build the loss with `from_logits=True`"
-                raise ValueError(
-                    f"Output '{name}' comes from layer '{layer.name}', whose "
-                    "activation is linear: it holds logits, but "
-                    f"stability_loss={self.stability_loss!r} reads it as "
-                    "probabilities clipped to [epsilon, 1], a meaningless "
-                    "term (zero, with no gradient, where the logits are "
-                    f"negative). {where}, or end the output in a softmax. "
-                    "Received: from_logits=False"
-                )
 
     def __call__(self, *args, **kwargs):
         # A batch from `data.with_perturbed_copy`: the model's output is on
@@ -458,47 +391,18 @@ class StabilityModel(keras.Model):
         return apply_perturbation(self.perturbation, x, seed)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, after checking the images (see `_check_data`)."""
-        self._check_data(x, "x")
+        """`keras.Model.fit`, after `check_inputs` on `x` and the validation data."""
+        check_inputs(self.perturbation, x, "x")
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and validation:
             validation = validation[0]
-        self._check_data(validation, "validation_data")
+        check_inputs(self.perturbation, validation, "validation_data")
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.evaluate`, after checking the images (see `_check_data`)."""
-        self._check_data(x, "x")
+        """`keras.Model.evaluate`, after `check_inputs` on `x`."""
+        check_inputs(self.perturbation, x, "x")
         return super().evaluate(x, y, *args, **kwargs)
-
-    def _check_data(self, data, argument):
-        """Refuses NaN, inf and values outside the perturbation's range.
-
-        NumPy arrays are checked whole; a `tf.data.Dataset` or a
-        `keras.utils.PyDataset` by its first batch. Steps check their own
-        batches too (`Perturbation.check_images`), but not inside JAX's
-        `jit`, and a wrong range is best refused before any training.
-        """
-        for array in _sample_inputs(data):
-            if array.dtype.kind != "f":
-                continue
-            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-            if bad:
-                raise ValueError(
-                    f"`{argument}` holds {bad} NaN or inf values out of "
-                    f"{array.size}: Stability Training needs finite inputs."
-                )
-            if not isinstance(self.perturbation, Perturbation) or not array.size:
-                continue
-            try:
-                self.perturbation.check_images(array)
-            except ValueError as error:
-                raise ValueError(
-                    f"`{argument}` does not fit the model's perturbation: {error}"
-                    " The default perturbation takes it too: "
-                    "`perturbation=keras_stability.perturbations."
-                    "default_perturbation(value_range=...)`."
-                ) from None
 
     def _output_aliases(self):
         """For each output, in flatten order, the names it answers to.
@@ -523,9 +427,7 @@ class StabilityModel(keras.Model):
                 strict=True,
             )
         ):
-            if self.stability_outputs is not None and not any(
-                alias in self.stability_outputs for alias in aliases
-            ):
+            if not _covers(self.stability_outputs, aliases):
                 continue
             if isinstance(sample_weight, dict):
                 weight = next(
@@ -576,23 +478,6 @@ def _same_tensors(a, b):
     return bool(a) and bool(b) and a[0] is b[0]
 
 
-def _linear_layer(tensor):
-    """The layer that made a symbolic `tensor` if its activation is linear.
-
-    None for anything else, including layers without an `activation`
-    attribute and nested models, whose outputs are not known to be logits.
-    """
-    history = getattr(tensor, "_keras_history", None)
-    layer = getattr(history, "operation", None)
-    if (
-        isinstance(layer, keras.layers.Layer)
-        and not isinstance(layer, keras.Model)
-        and getattr(layer, "activation", None) is keras.activations.linear
-    ):
-        return layer
-    return None
-
-
 def _symbolic_io(model):
     """A model's symbolic inputs and outputs, in their structure, or Nones."""
     try:
@@ -610,45 +495,6 @@ def _symbolic_io(model):
     return unwrap(inputs), unwrap(outputs)
 
 
-def _sample_inputs(data):
-    """The input arrays `_check_data` looks at, as NumPy arrays.
-
-    Every array of NumPy inputs; the inputs of the first batch of a
-    `tf.data.Dataset` or a `keras.utils.PyDataset`; nothing for other
-    sources (generators, which one look would consume).
-    """
-    if data is None:
-        return []
-    if hasattr(data, "element_spec") and hasattr(data, "take"):
-        batches = list(data.take(1))
-    elif isinstance(data, keras.utils.PyDataset):
-        try:
-            batches = [data[0]] if data.num_batches != 0 else []
-        except (IndexError, NotImplementedError):
-            batches = []
-    else:
-        return [
-            a
-            for a in keras.tree.flatten(split_perturbed_copy(data)[0])
-            if isinstance(a, np.ndarray)
-        ]
-    arrays = []
-    for batch in batches:
-        inputs = batch[0] if isinstance(batch, tuple) else batch
-        inputs = split_perturbed_copy(inputs)[0]
-        arrays.extend(
-            np.asarray(ops.convert_to_numpy(t)) for t in keras.tree.flatten(inputs)
-        )
-    return arrays
-
-
-def _smallest_image_shape(inputs):
-    """The shape of the model input with the fewest pixels, for the default.
-
-    None where no input holds images: the default's own check then says so.
-    """
-    shapes = [tuple(t.shape[1:]) for t in keras.tree.flatten(inputs)]
-    images = [s for s in shapes if len(s) == 3]
-    if not images:
-        return None
-    return min(images, key=lambda s: (s[0] or 0) * (s[1] or 0))
+def _covers(stability_outputs, aliases):
+    """Whether the stability term applies to the output named `aliases`."""
+    return stability_outputs is None or any(a in stability_outputs for a in aliases)

@@ -56,7 +56,13 @@ def test_hundreds_of_steps_on_digits_stay_finite(policy, stability_loss):
     # The stability term is computed in float32 from the low-precision logits.
     clean = model(x[:8])
     assert keras.backend.standardize_dtype(clean.dtype) == policy.split("_")[1]
-    term = model._stability_term(clean, model(x[:8] + 0.1), None)
+    term = StabilityModel.from_model(
+        model,
+        perturbation=lambda images: images + 0.1,
+        alpha=1.0,
+        stability_loss=stability_loss,
+        from_logits=stability_loss == "kl",
+    ).compute_loss(x[:8], y_pred=clean, training=False)
     assert keras.backend.standardize_dtype(term.dtype) == "float32"
 
 
@@ -98,7 +104,9 @@ def test_low_precision_logits_give_the_float32_kl_of_their_values(policy, rng):
     resolution = {"float16": 2**-10, "bfloat16": 2**-7}[low]
     np.testing.assert_allclose(z, x @ kernel + bias, rtol=4 * resolution, atol=0.05)
 
-    term = model._stability_term(clean, perturbed, None)
+    # With no compiled loss and alpha 1, `compute_loss` is the term alone.
+    model.alpha = 1.0
+    term = model.compute_loss(x, y_pred=clean, training=False)
     assert keras.backend.standardize_dtype(term.dtype) == "float32"
     expected = _np_kl_from_logits(z, z_p)
     assert expected > 0.01
