@@ -19,6 +19,11 @@ from keras_stability._model_checks import check_inputs
 from keras_stability._model_checks import check_outputs_fit_loss
 from keras_stability._model_checks import check_stability_outputs
 from keras_stability._model_checks import smallest_image_shape
+from keras_stability._outputs import covers
+from keras_stability._outputs import output_aliases
+from keras_stability._outputs import same_tensors
+from keras_stability._outputs import select_outputs
+from keras_stability._outputs import symbolic_io
 from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
@@ -76,13 +81,17 @@ class StabilityModel(keras.Model):
       step)` pair kept among the model's weights (`perturbation_seed`), so
       `keras.callbacks.BackupAndRestore` resumes it exactly.
     - In training, f(x) and f(x') come from one forward pass over the clean
-      and the perturbed batch joined (as AugMix computes its views), so a
-      step costs what a plain step at twice the batch costs and layers that
-      keep batch statistics (BatchNormalization) normalize both halves
-      alike. `predict` and `evaluate` run the network on one batch at a
-      time. A `y_pred` that `call` did not make in training (a custom loop
-      calling `compute_loss` on other outputs) gets f(x') from a pass of
-      its own.
+      and the perturbed batch joined (as AugMix computes its views).
+      `BatchNormalization` layers normalize both halves with the clean
+      half's statistics and track only those, so their moving statistics
+      are the clean data's. `predict` and `evaluate` run the network on one
+      batch at a time. A `y_pred` that `call` did not make in training (a
+      custom loop calling `compute_loss` on other outputs) gets f(x') from
+      a pass of its own.
+    - `fit` and `evaluate` first check their inputs: NumPy arrays whole, a
+      dataset by its first batch. NaN, inf, or values outside the
+      perturbation's `value_range` raise a `ValueError` before any step
+      (inside a step, XLA and JAX's `jit` cannot read values).
 
     Formula:
 
@@ -163,7 +172,7 @@ class StabilityModel(keras.Model):
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
         stability_outputs = check_stability_outputs(
-            stability_outputs, self._output_aliases()
+            stability_outputs, output_aliases(self)
         )
         loss_fn = stability_losses.get(stability_loss, from_logits=from_logits)
         check_from_logits(stability_loss, loss_fn, from_logits)
@@ -173,11 +182,11 @@ class StabilityModel(keras.Model):
             [
                 (aliases[0], output)
                 for aliases, output in zip(
-                    self._output_aliases(),
+                    output_aliases(self),
                     keras.tree.flatten(self.outputs),
                     strict=True,
                 )
-                if _covers(stability_outputs, aliases)
+                if covers(stability_outputs, aliases)
             ],
         )
         if perturbation is None:
@@ -207,13 +216,12 @@ class StabilityModel(keras.Model):
             name="perturbation_seed",
         )
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
-        # Set by `call` and read by `compute_loss` within one step (see
-        # `call`); `_separate_pass` makes `call` run the network alone.
+        # Set by `call` and read by `compute_loss` within one step;
+        # `_separate_pass` makes `call` run the network alone.
         self._joint_outputs = None
         self._given_copy = None
         self._separate_pass = False
-        # BatchNormalization layers take statistics from the clean half of
-        # the joined batch (see `call`); prepared once, not at every step.
+        # BatchNormalization takes statistics from the clean half only.
         track_clean_statistics(self)
 
     def __call__(self, *args, **kwargs):
@@ -228,16 +236,10 @@ class StabilityModel(keras.Model):
             self._given_copy = None
 
     def call(self, inputs, training=None, **kwargs):
-        """The network on `inputs`; in training, on `x` and `x'` in one batch.
+        """The network on `inputs`; in training, on `x` and `x'` joined.
 
-        In training the perturbed copy is drawn here (or taken from a
-        `with_perturbed_copy` batch) and joined to the clean batch, so one
-        forward pass computes f(x) and f(x') and the step costs what a
-        plain step at twice the batch costs. `BatchNormalization` layers
-        normalize both halves with the clean half's statistics and track
-        only those, so their moving statistics are the clean data's, as in
-        a plain model. The output is f(x); `compute_loss` finds f(x')
-        beside it.
+        See the class docstring. The output is f(x); `compute_loss` finds
+        f(x') beside it.
         """
         # JAX's stateless_call reaches `call` without `__call__`.
         clean, given = split_perturbed_copy(inputs)
@@ -309,7 +311,7 @@ class StabilityModel(keras.Model):
             )
         if inputs is not None:
             return cls(inputs, model(inputs), **kwargs)
-        model_inputs, model_outputs = _symbolic_io(model)
+        model_inputs, model_outputs = symbolic_io(model)
         if model_inputs is None:
             raise ValueError(
                 f"`model` ({model.name}) has no symbolic inputs, as a subclassed "
@@ -334,7 +336,7 @@ class StabilityModel(keras.Model):
             )
         x, x_perturbed = split_perturbed_copy(x)
         joint, self._joint_outputs = getattr(self, "_joint_outputs", None), None
-        if training and joint is not None and _same_tensors(joint[0], y_pred):
+        if training and joint is not None and same_tensors(joint[0], y_pred):
             y_perturbed = joint[1]
         else:
             # `y_pred` was not made by this model's training `call` (evaluate,
@@ -364,8 +366,12 @@ class StabilityModel(keras.Model):
             y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)
         terms = [
             self._stability_loss_fn(clean, perturbed, sample_weight=weight)
-            for clean, perturbed, weight in self._select_outputs(
-                y_pred, y_perturbed, sample_weight
+            for clean, perturbed, weight in select_outputs(
+                output_aliases(self),
+                self.stability_outputs,
+                y_pred,
+                y_perturbed,
+                sample_weight,
             )
         ]
         return terms[0] if len(terms) == 1 else ops.sum(ops.stack(terms))
@@ -404,42 +410,6 @@ class StabilityModel(keras.Model):
         check_inputs(self.perturbation, x, "x")
         return super().evaluate(x, y, *args, **kwargs)
 
-    def _output_aliases(self):
-        """For each output, in flatten order, the names it answers to.
-
-        Its layer's name, and for dict outputs also its key.
-        """
-        structure = self.output
-        keys = sorted(structure) if isinstance(structure, dict) else None
-        return [
-            (name,) if keys is None else (keys[index], name)
-            for index, name in enumerate(self.output_names)
-        ]
-
-    def _select_outputs(self, clean, perturbed, sample_weight):
-        """(clean, perturbed, sample_weight) for each output the term covers."""
-        selected = []
-        for index, (aliases, c, p) in enumerate(
-            zip(
-                self._output_aliases(),
-                keras.tree.flatten(clean),
-                keras.tree.flatten(perturbed),
-                strict=True,
-            )
-        ):
-            if not _covers(self.stability_outputs, aliases):
-                continue
-            if isinstance(sample_weight, dict):
-                weight = next(
-                    (sample_weight[a] for a in aliases if a in sample_weight), None
-                )
-            elif isinstance(sample_weight, (list, tuple)):
-                weight = sample_weight[index]
-            else:
-                weight = sample_weight
-            selected.append((c, p, weight))
-        return selected
-
     def get_config(self):
         # Our __init__ is not Functional's, so Functional.get_config would
         # refuse; a plain functional view of the same graph gives the config.
@@ -470,31 +440,3 @@ class StabilityModel(keras.Model):
                 )
         graph = keras.Model.from_config(config, custom_objects=custom_objects)
         return cls(graph.input, graph.output, name=graph.name, **kwargs)
-
-
-def _same_tensors(a, b):
-    """Whether two output structures hold the very same first tensor."""
-    a, b = keras.tree.flatten(a), keras.tree.flatten(b)
-    return bool(a) and bool(b) and a[0] is b[0]
-
-
-def _symbolic_io(model):
-    """A model's symbolic inputs and outputs, in their structure, or Nones."""
-    try:
-        return model.input, model.output
-    except (AttributeError, ValueError):
-        pass
-    # A Sequential model has flat lists only.
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except (AttributeError, ValueError):
-        return None, None
-    if not inputs or not outputs:
-        return None, None
-    unwrap = lambda tensors: tensors[0] if len(tensors) == 1 else tensors  # noqa: E731
-    return unwrap(inputs), unwrap(outputs)
-
-
-def _covers(stability_outputs, aliases):
-    """Whether the stability term applies to the output named `aliases`."""
-    return stability_outputs is None or any(a in stability_outputs for a in aliases)

@@ -249,16 +249,19 @@ def test_multi_output_selects_outputs_and_weights_both_terms(rng):
         assert weighted["stability_loss"] == pytest.approx(
             term * weights_b.mean(), rel=1e-5
         )
+    # A dict output answers to its layer's name too: "dense_b" is "b".
     by_layer_name = StabilityModel(
         inputs,
         {"a": a, "b": b},
         perturbation=shift,
-        from_logits=True,
-        stability_outputs="dense_a",
+        stability_loss="squared_l2",
+        alpha=1.0,
+        stability_outputs="dense_b",
     )
-    assert by_layer_name._select_outputs({"a": 1, "b": 2}, {"a": 3, "b": 4}, None) == [
-        (1, 3, None)
-    ]
+    by_name_term = by_layer_name.compute_loss(
+        x, y_pred=by_layer_name(x), training=False
+    )
+    assert float(ops.convert_to_numpy(by_name_term)) == pytest.approx(term, rel=1e-5)
 
 
 def test_dict_and_tuple_inputs_train_and_every_input_is_perturbed(rng):
