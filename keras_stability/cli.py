@@ -54,7 +54,7 @@ def _parser():
         "--quick",
         action="store_true",
         help="one seed, 6 epochs without early stopping, 200 test images "
-        "(under 2 minutes)",
+        "(a quick check, not a result)",
     )
     demo.add_argument(
         "--epochs",

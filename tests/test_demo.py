@@ -8,7 +8,9 @@ demo writes them.
 
 import csv
 import math
+import re
 
+import numpy as np
 import pytest
 
 from keras_stability import demo
@@ -118,3 +120,23 @@ def test_demo_summary_of_seeds_reaches_the_csv(tmp_path):
     assert set(rows) == set(expected)
     for key, (value, std) in expected.items():
         assert rows[key] == (pytest.approx(value), pytest.approx(std, abs=1e-12))
+
+
+@pytest.mark.parametrize(
+    "call, received",
+    [
+        (lambda: demo.run_demo(epochs=0, verbose=0), "epochs=0"),
+        (lambda: demo.run_demo(epochs=True, verbose=0), "epochs=True"),
+        (lambda: demo.run_demo(seeds=True, verbose=0), "seeds=True"),
+        (lambda: demo.run_demo(quick=True, seeds=1.5, verbose=0), "seeds=1.5"),
+    ],
+)
+def test_demo_refuses_bad_counts_before_any_work(call, received):
+    with pytest.raises(ValueError, match=rf"Received: {re.escape(received)}$"):
+        call()
+
+
+def test_train_model_refuses_an_unknown_kind():
+    images = np.zeros((4, 8, 8, 1), "float32")
+    with pytest.raises(ValueError, match=r"`kind` .*Received: kind='dropout'$"):
+        demo.train_model("dropout", images, np.zeros(4, "int64"), epochs=1, seed=0)
