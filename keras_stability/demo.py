@@ -31,6 +31,7 @@ __all__ = [
     "NETWORKS",
     "build_bn_cnn",
     "build_cnn",
+    "mean_and_spread",
     "run_demo",
     "summarize",
     "train_model",
@@ -216,7 +217,7 @@ def train_model(
     return model
 
 
-def _mean_and_spread(reports):
+def mean_and_spread(reports):
     """The mean and the spread over seeds of each entry of the reports.
 
     The spread is the population standard deviation (`np.std`, `ddof=0`):
@@ -355,7 +356,7 @@ def run_demo(
             )
     models, spreads = {}, {}
     for kind, reports in per_kind.items():
-        models[kind], spreads[kind] = _mean_and_spread(reports)
+        models[kind], spreads[kind] = mean_and_spread(reports)
     config = {
         "data": source,
         "train_images": int(len(x_train)),

@@ -18,7 +18,7 @@ from keras_stability import evaluation
 
 
 def test_mean_and_spread_of_two_runs():
-    mean, spread = demo._mean_and_spread([{"a": 1.0}, {"a": 3.0}])
+    mean, spread = demo.mean_and_spread([{"a": 1.0}, {"a": 3.0}])
     # Population standard deviation: sqrt(((1 - 2)^2 + (3 - 2)^2) / 2) = 1
     # (the sample one would be sqrt(2)).
     assert mean == {"a": 2.0}
@@ -31,7 +31,7 @@ def test_mean_and_spread_per_key_over_three_runs():
         {"num_images": 200, "clean/top1": 2.0, "jpeg@10/flip_rate": 0.2},
         {"num_images": 200, "clean/top1": 6.0, "jpeg@10/flip_rate": 0.5},
     ]
-    mean, spread = demo._mean_and_spread(runs)
+    mean, spread = demo.mean_and_spread(runs)
     assert list(mean) == list(spread) == list(runs[0])
     # clean/top1: mean 3, deviations -2, -1, 3, squares summing to 14.
     # jpeg@10/flip_rate: mean 0.3, deviations -0.1, -0.1, 0.2, squares
@@ -53,7 +53,7 @@ def test_mean_and_spread_per_key_over_three_runs():
 
 def test_mean_and_spread_of_one_run_is_the_run():
     run = {"num_images": 50, "clean/top1": 0.9, "noise@0.1/kl": 0.25}
-    mean, spread = demo._mean_and_spread([run])
+    mean, spread = demo.mean_and_spread([run])
     assert mean == {"num_images": 50.0, "clean/top1": 0.9, "noise@0.1/kl": 0.25}
     assert spread == {"num_images": 0.0, "clean/top1": 0.0, "noise@0.1/kl": 0.0}
 
@@ -106,7 +106,7 @@ def test_demo_summary_of_seeds_reaches_the_csv(tmp_path):
     }
     models, spreads = {}, {}
     for kind, reports in per_kind.items():
-        models[kind], spreads[kind] = demo._mean_and_spread(reports)
+        models[kind], spreads[kind] = demo.mean_and_spread(reports)
     path = tmp_path / "report.csv"
     evaluation.write_csv(models, str(path), spreads=spreads)
     _, rows = _read_csv(path)
