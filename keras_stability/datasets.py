@@ -319,16 +319,7 @@ def load_grayscale(
     test patches as in `load_photographs`.
 
     Args:
-        patch_size: side of the square patches, an int >= 8. Defaults to 32.
-        train_per_class: training patches per picture. Defaults to 200.
-        test_per_class: test patches per picture. Defaults to 50.
-        test_fraction: share of each picture's blocks held out, in (0, 1).
-            Defaults to 0.25.
-        short_side: the pictures' shorter side in pixels, an int >=
-            `3 * patch_size`. Defaults to `None` (`8 * patch_size`).
-        min_stddev: patches whose pixel standard deviation is lower are
-            skipped. Defaults to 0.04.
-        seed: seed of the block split and of the draws. Defaults to 0.
+        The same as `load_photographs`'s, counted per picture.
 
     Returns:
         `((x_train, y_train), (x_test, y_test))`: float32 images `(n,
