@@ -65,8 +65,8 @@ def dct_compress(images, quality, straight_through=False):
     it compiles itself with XLA even where the surrounding function is not
     compiled (Keras leaves XLA off on a machine without a GPU): op by op,
     its int32 stages are slow on a CPU, and on a GPU TensorFlow would keep
-    them in host memory (`benchmarks/jpeg_throughput.py` measures it). Called eagerly it
-    runs op by op.
+    them in host memory (`benchmarks/jpeg_throughput.py` measures it).
+    Called eagerly it runs op by op.
 
     With `straight_through=True` every rounding (and truncation) is the
     identity in the backward pass, `x + stop_gradient(round(x) - x)`, so
