@@ -185,8 +185,11 @@ def labelled_distances(y_true, y_pred, distance_metric):
     `distances * scale**degree`, and differences of distances are scaled
     back after the subtraction, so that they stay finite when the distances
     themselves overflow. A callable metric gets `y_pred` as is, with scale
-    `None`.
+    `None`. Raises unless `distance_metric` is a built-in name or a callable.
     """
+    check_choice(
+        "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
+    )
     y_true = ops.convert_to_tensor(y_true)
     embeddings, output_dtype = as_float(y_pred)
     _check_labelled_embeddings(y_true, embeddings)

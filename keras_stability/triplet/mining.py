@@ -99,9 +99,6 @@ def triplet_semihard_loss(y_true, y_pred, margin=1.0, distance_metric="L2"):
           Recognition and Clustering](https://arxiv.org/abs/1503.03832)
     """
     check_margin(margin)
-    check_choice(
-        "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
-    )
     distances, scale, degree, same_label, off_diagonal, output_dtype = (
         labelled_distances(y_true, y_pred, distance_metric)
     )
@@ -198,10 +195,8 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     ```python
     import numpy as np
     from keras_stability.losses import triplet_hard_loss
-    rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(8, 4)).astype("float32")
-    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
-    loss = triplet_hard_loss(labels, embeddings, soft=True)
+    embeddings = np.random.default_rng(1).normal(size=(6, 3)).astype("float32")
+    loss = triplet_hard_loss(np.array([0, 0, 0, 1, 1, 1]), embeddings, soft=True)
     ```
 
     Reference:
@@ -210,9 +205,6 @@ def triplet_hard_loss(y_true, y_pred, margin=1.0, soft=False, distance_metric="L
     """
     check_margin(margin)
     soft = check_bool(soft, "soft")
-    check_choice(
-        "distance_metric", distance_metric, PAIRWISE_DISTANCES, allow_callable=True
-    )
     distances, scale, degree, same_label, off_diagonal, output_dtype = (
         labelled_distances(y_true, y_pred, distance_metric)
     )
@@ -345,9 +337,8 @@ class TripletHardLoss(_BatchLoss):
             `soft`. Defaults to `1.0`.
         soft: bool, whether to use the soft margin `log(1 + exp(gap))`
             instead of the hinge. Defaults to `False`.
-        distance_metric: `"L2"`, `"squared-L2"`, `"angular"` or a callable
-            returning the `(batch, batch)` distance matrix of the
-            embeddings. Defaults to `"L2"`.
+        distance_metric: `"L2"`, `"squared-L2"`, `"angular"` or a callable,
+            as in `TripletSemiHardLoss`. Defaults to `"L2"`.
         name: name of the loss instance. Defaults to `None`, which uses
             `"triplet_hard_loss"`.
         **kwargs: `reduction` and `dtype`, passed to `keras.losses.Loss`.
@@ -355,12 +346,14 @@ class TripletHardLoss(_BatchLoss):
     Example:
 
     ```python
+    import keras
     import numpy as np
     from keras_stability.losses import TripletHardLoss
-    rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(8, 4)).astype("float32")
-    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
-    loss = TripletHardLoss(soft=True, distance_metric="angular")(labels, embeddings)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    model.compile(loss=TripletHardLoss(soft=True, distance_metric="angular"))
+    x = np.random.default_rng(0).normal(size=(6, 8)).astype("float32")
+    loss = model.evaluate(x, np.array([0, 0, 0, 1, 1, 1]), verbose=0)
     ```
 
     Reference:

@@ -56,6 +56,16 @@ def gray_float():
     )
 
 
+@pytest.fixture(params=["rgb_odd", "rgb_thumbnails", "gray_float"])
+def photographs(request):
+    """Each batch of photographs as floats in [0, 1], with a quality per image."""
+    images = request.getfixturevalue(request.param)
+    if images.dtype == np.uint8:
+        images = images.astype("float32") / 255
+    qualities = np.array([5, 10, 50, 75, 90, 100][: len(images)], "int32")
+    return images, qualities
+
+
 def _adjust(images01, qualities):
     """`tf.image.adjust_jpeg_quality`, image by image."""
     return np.stack(

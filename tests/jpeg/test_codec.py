@@ -4,23 +4,15 @@ Its pixels are tested through `dct_compress` (tests/jpeg/test_dct.py); here,
 the one piece whose exactness no image can cover: the quantizer's division.
 """
 
-import keras
 import numpy as np
 import pytest
-
-try:
-    import tensorflow as tf
-except ImportError:  # the JAX CI venv, where this module is skipped
-    tf = None
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_stability.jpeg._codec import floor_divide
 
 # Every test compares with libjpeg through tf.image or runs under TensorFlow.
 pytestmark = pytest.mark.tensorflow
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
+tf = pytest.importorskip("tensorflow")
 
 
 def test_quantizer_division_is_exact_for_every_coefficient_and_table_entry():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.tensorflow
+tf = pytest.importorskip("tensorflow")
 
 BENCHMARK = os.path.join(
     os.path.dirname(__file__), os.pardir, os.pardir, "benchmarks", "jpeg_throughput.py"

@@ -11,18 +11,11 @@ from keras_stability.jpeg import libjpeg_compress
 
 # Every test compares with libjpeg through tf.image or runs under TensorFlow.
 pytestmark = pytest.mark.tensorflow
+tf = pytest.importorskip("tensorflow")
 
 
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-@pytest.mark.parametrize("batch", ["rgb_odd", "rgb_thumbnails", "gray_float"])
-def test_libjpeg_compress_matches_adjust_jpeg_quality(batch, request, adjust):
-    images = request.getfixturevalue(batch)
-    if images.dtype == np.uint8:
-        images = images.astype("float32") / 255
-    qualities = np.array([5, 10, 50, 75, 90, 100][: len(images)], "int32")
+def test_libjpeg_compress_matches_adjust_jpeg_quality(photographs, adjust):
+    images, qualities = photographs
     output = libjpeg_compress(images, qualities).numpy()
     assert output.dtype == np.float32
     assert np.array_equal(output, adjust(images, qualities))

@@ -7,14 +7,9 @@ arithmetic (`jcparam.c`) from the standard's tables typed in again.
 
 import re
 
-import keras
 import numpy as np
 import pytest
-
-try:
-    import tensorflow as tf
-except ImportError:  # the JAX CI venv, where this module is skipped
-    tf = None
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_stability.jpeg import dct_compress
 from keras_stability.jpeg import libjpeg_compress
@@ -23,10 +18,7 @@ from keras_stability.jpeg import tables
 
 # Every test compares with libjpeg through tf.image or runs under TensorFlow.
 pytestmark = pytest.mark.tensorflow
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
+tf = pytest.importorskip("tensorflow")
 
 
 def _libjpeg_table(base, quality):

@@ -8,6 +8,7 @@ them without importing one another.
 
 import inspect
 import math
+import re
 
 import keras
 import numpy as np
@@ -97,6 +98,24 @@ def _check_config_round_trip(loss_class, non_defaults):
     ):
         assert type(revived) is loss_class
         assert revived.get_config() == config
+
+
+# Margins every triplet loss refuses: negative, infinite, NaN, too large for
+# float32, or not a number.
+_BAD_MARGINS = [-1, math.inf, -math.inf, math.nan, np.float32("inf"), 1e39, "1"]
+
+
+def _check_margin_refused(make):
+    """`make(margin)` raises, naming `margin` and the value, for each bad one."""
+    for margin in _BAD_MARGINS:
+        message = rf"`margin`.*Received: margin={re.escape(repr(margin))}$"
+        with pytest.raises(ValueError, match=message):
+            make(margin)
+
+
+@pytest.fixture
+def check_margin_refused():
+    return _check_margin_refused
 
 
 @pytest.fixture

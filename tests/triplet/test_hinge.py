@@ -238,11 +238,6 @@ ZEROS = np.zeros((2, 2))
 
 
 @pytest.mark.parametrize(
-    "margin",
-    [-1, float("inf"), float("-inf"), float("nan"), np.float32("inf"), 1e39, "1"],
-    ids=["negative", "inf", "-inf", "nan", "np.float32-inf", "inf-in-float32", "str"],
-)
-@pytest.mark.parametrize(
     "make",
     [
         lambda margin: TripletHingeLoss(margin=margin),
@@ -250,12 +245,9 @@ ZEROS = np.zeros((2, 2))
     ],
     ids=["class", "function"],
 )
-def test_margin_must_be_finite_and_non_negative(make, margin):
+def test_margin_must_be_finite_and_non_negative(make, check_margin_refused):
     # An infinite margin makes the hinge infinite for every triplet.
-    with pytest.raises(
-        ValueError, match=rf"`margin`.*Received: margin={re.escape(repr(margin))}$"
-    ):
-        make(margin)
+    check_margin_refused(make)
 
 
 def test_distance_validation():
