@@ -137,8 +137,7 @@ def dct_compress(images, quality, straight_through=False):
             f"Received: images.shape={shape}"
         )
     if _backend.is_tensorflow():
-        import tensorflow as tf
-
+        tf = _backend.require_tensorflow("dct_compress")
         if tf.inside_function():
             quality = tf.convert_to_tensor(quality)  # not a constant per value
             return _xla_dct_compress()(images, quality, straight_through)
@@ -152,8 +151,7 @@ def _xla_dct_compress():
     It traces once per image shape (the codec needs a static height and
     width) and `straight_through` value.
     """
-    import tensorflow as tf
-
+    tf = _backend.require_tensorflow("dct_compress under tf.function")
     return tf.function(_dct_compress, jit_compile=True, autograph=False)
 
 
