@@ -1,7 +1,7 @@
 """Numerics shared by the losses: half-precision upcasts, overflow-safe norms.
 
-Internal: the losses, the triplet losses and the ranking layer import these;
-users do not.
+Internal: the stability losses and the triplet losses import these; users do
+not.
 """
 
 import keras
@@ -75,3 +75,13 @@ def safe_sqrt(squared, zero):
     """
     root = ops.sqrt(ops.where(zero, ops.ones_like(squared), squared))
     return ops.where(zero, ops.zeros_like(squared), root)
+
+
+def l2_normalize(x):
+    """`x / ||x||_2` over the last axis; a row of zeros stays zeros.
+
+    The same epsilon as `tf.math.l2_normalize`: the squared norm is floored
+    at 1e-12 before the reciprocal square root.
+    """
+    squared_norm = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared_norm, 1e-12))

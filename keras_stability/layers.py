@@ -3,7 +3,10 @@
 import keras
 from keras import ops
 
-from keras_stability import triplet
+from keras_stability._checks import check_choice
+from keras_stability._checks import check_margin
+from keras_stability.triplet.hinge import HINGE_DISTANCES
+from keras_stability.triplet.hinge import triplet_hinge_loss
 
 __all__ = ["RankingTripletHinge"]
 
@@ -14,9 +17,9 @@ class RankingTripletHinge(keras.layers.Layer):
 
     Called on `[anchor, positive, negative]`, three embeddings of shape
     `(batch, dim)`, it computes the hinge of each triplet with
-    `keras_stability.triplet.triplet_hinge_loss`, adds their mean to the
-    model's losses with `add_loss`, and returns the per-triplet losses so
-    that they can be inspected or logged. A three-tower model that applies
+    `keras_stability.triplet.triplet_hinge_loss` (see it for the numerics),
+    adds their mean to the model's losses with `add_loss`, and returns the
+    per-triplet losses so that they can be inspected or logged. A three-tower model that applies
     one embedding model to the three inputs (so the towers share weights)
     then trains with `compile(optimizer=...)` and `fit(x)`, with neither a
     `loss` nor targets. The added loss is computed in float32 under mixed
@@ -30,7 +33,7 @@ class RankingTripletHinge(keras.layers.Layer):
     ```
 
     Args:
-        margin: non-negative float, the gap required between the two
+        margin: finite non-negative float, the gap required between the two
             distances. Defaults to `0.1`.
         distance: `"l2"` (the paper's Euclidean distance), `"squared_l2"` or
             `"cosine"` (one minus cosine similarity). Defaults to `"l2"`.
@@ -66,8 +69,8 @@ class RankingTripletHinge(keras.layers.Layer):
     """
 
     def __init__(self, margin=0.1, distance="l2", **kwargs):
-        triplet.check_margin(margin)
-        triplet.check_choice("distance", distance, triplet.HINGE_DISTANCES)
+        check_margin(margin)
+        check_choice("distance", distance, HINGE_DISTANCES)
         super().__init__(**kwargs)
         self.margin = margin
         self.distance = distance
@@ -80,7 +83,7 @@ class RankingTripletHinge(keras.layers.Layer):
                 f"[anchor, positive, negative]. Received: {received} input(s)"
             )
         anchor, positive, negative = inputs
-        per_triplet = triplet.triplet_hinge_loss(
+        per_triplet = triplet_hinge_loss(
             anchor, positive, negative, margin=self.margin, distance=self.distance
         )
         self.add_loss(ops.mean(ops.cast(per_triplet, "float32")))

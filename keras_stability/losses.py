@@ -90,12 +90,19 @@ def kl_divergence(clean, perturbed, from_logits=False):
     kl = sum_j P(y_j | x) * (log P(y_j | x) - log P(y_j | x'))
     ```
 
-    The clean distribution comes first: KL(P(y|x) || P(y|x')). With
-    `from_logits=True` both log-distributions come from `log_softmax`, so
-    logits of +-1e4 give finite values and gradients; probabilities are
-    floored at `keras.config.epsilon()` before the logarithm. A class of
-    clean probability exactly 0 adds 0, even where logits more than
-    float32's range apart (+-3e38) make its log-probabilities -inf.
+    The clean distribution comes first: KL(P(y|x) || P(y|x')).
+
+    Probabilities or logits, the same for the three distribution losses
+    (`kl_divergence`, `cross_entropy`, `jensen_shannon_divergence` and their
+    classes): the outputs are probabilities unless `from_logits=True`, and
+    are then clipped to `[keras.config.epsilon(), 1]` before the logarithm,
+    as in `keras.losses.KLDivergence`. Logits passed as probabilities give a
+    meaningless term (rows of negative logits all clip to epsilon: exactly
+    0, with no gradient), so pass `from_logits=True` for logits. With it,
+    the log-distributions come from `log_softmax`, so extreme logits give
+    finite values and gradients. A class of clean probability exactly 0
+    adds 0, even where logits more than float32's range apart make its
+    log-probabilities -inf.
 
     Args:
         clean: outputs on the clean input, shape `(..., classes)`.
@@ -105,6 +112,18 @@ def kl_divergence(clean, perturbed, from_logits=False):
 
     Returns:
         The divergence per sample, shape `clean.shape[:-1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> clean = np.array([[0.5, 0.5]])
+    >>> perturbed = np.array([[0.25, 0.75]])
+    >>> round(float(kl_divergence(clean, perturbed)[0]), 4)  # log(4 / 3) / 2
+    0.1438
+
+    Reference:
+        Zheng, Song, Leung, Goodfellow. Improving the Robustness of Deep
+        Neural Networks via Stability Training. CVPR 2016.
     """
     clean, perturbed = _pair(clean, perturbed)
     log_p = _log_distribution(clean, from_logits)
@@ -125,10 +144,11 @@ def cross_entropy(clean, perturbed, from_logits=False):
 
     It equals `kl_divergence` plus the entropy of the clean distribution, so
     the two differ when the gradient flows through the clean branch: this
-    form also pushes the clean prediction towards confidence. A class of
-    clean probability exactly 0 adds 0. Where the true value exceeds
-    float32's range (a perturbed log-probability below -3.4e38, from logits
-    more than that apart) the result is `inf`.
+    form also pushes the clean prediction towards confidence. Probabilities
+    and logits are read as described in `kl_divergence`. Where the true
+    value exceeds float32's range (a perturbed log-probability below the
+    most negative float32, from logits more than that apart) the result is
+    `inf`.
 
     Args:
         clean: outputs on the clean input, shape `(..., classes)`.
@@ -137,6 +157,17 @@ def cross_entropy(clean, perturbed, from_logits=False):
 
     Returns:
         The cross-entropy per sample, shape `clean.shape[:-1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> p = np.array([[0.5, 0.5]])
+    >>> round(float(cross_entropy(p, p)[0]), 4)  # the entropy of p: log 2
+    0.6931
+
+    Reference:
+        Zheng, Song, Leung, Goodfellow. Improving the Robustness of Deep
+        Neural Networks via Stability Training. CVPR 2016.
     """
     clean, perturbed = _pair(clean, perturbed)
     log_p = _log_distribution(clean, from_logits)
@@ -155,9 +186,9 @@ def jensen_shannon_divergence(clean, perturbed, from_logits=False):
     jsd = (KL(p || m) + KL(q || m)) / 2
     ```
 
-    In nats, so it lies in [0, log 2]. With `from_logits=True`, `log m` is a
-    `logsumexp` of the two log-distributions, finite at extreme logits; a
-    class of probability exactly 0 adds 0 to its KL term.
+    In nats, so it lies in [0, log 2]. Probabilities and logits are read as
+    described in `kl_divergence`; with `from_logits=True`, `log m` is a
+    `logsumexp` of the two log-distributions, finite at extreme logits.
 
     Args:
         clean: outputs on the clean input, shape `(..., classes)`.
@@ -166,6 +197,17 @@ def jensen_shannon_divergence(clean, perturbed, from_logits=False):
 
     Returns:
         The divergence per sample, shape `clean.shape[:-1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> p, q = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    >>> round(float(jensen_shannon_divergence(p, q)[0]), 4)  # disjoint: log 2
+    0.6931
+
+    Reference:
+        Hendrycks et al. AugMix: A Simple Data Processing Method to Improve
+        Robustness and Uncertainty. ICLR 2020.
     """
     clean, perturbed = _pair(clean, perturbed)
     log_p = _log_distribution(clean, from_logits)
@@ -210,6 +252,13 @@ def squared_l2_distance(clean, perturbed):
 
     Returns:
         The squared distance per sample, shape `clean.shape[:-1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> clean, perturbed = np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])
+    >>> float(squared_l2_distance(clean, perturbed)[0])
+    25.0
     """
     clean, perturbed = _pair(clean, perturbed)
     return ops.sum(ops.square(clean - perturbed), axis=-1)
@@ -236,6 +285,17 @@ def l2_distance(clean, perturbed):
 
     Returns:
         The distance per sample, shape `clean.shape[:-1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> clean, perturbed = np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])
+    >>> float(l2_distance(clean, perturbed)[0])
+    5.0
+
+    Reference:
+        Zheng, Song, Leung, Goodfellow. Improving the Robustness of Deep
+        Neural Networks via Stability Training. CVPR 2016.
     """
     clean, perturbed = _pair(clean, perturbed)
     # A power of two per row, 1 for ordinary outputs: see `overflow_scale`.
@@ -276,14 +336,8 @@ class KLDivergence(_ProbabilisticLoss):
     """KL(P(y|x) || P(y|x')): the default classification stability term.
 
     Call it as `loss(clean_outputs, perturbed_outputs, sample_weight)`: the
-    clean distribution comes first. See `kl_divergence` for the formula and
-    the numerics.
-
-    The outputs are probabilities unless `from_logits=True`: they are
-    clipped to `[keras.config.epsilon(), 1]` before the logarithm, as in
-    `keras.losses.KLDivergence`. Logits passed as probabilities give a
-    meaningless term (rows of negative logits all clip to epsilon: exactly
-    0, with no gradient), so pass `from_logits=True` for logits.
+    clean distribution comes first. See `kl_divergence` for the formula, for
+    probabilities against logits, and for the numerics.
 
     Args:
         from_logits: whether the outputs are logits. Defaults to `False`.
@@ -323,13 +377,8 @@ class CrossEntropy(_ProbabilisticLoss):
     """The paper's written form, -sum_j P(y_j|x) log P(y_j|x').
 
     Equals `KLDivergence` plus the entropy of the clean prediction; see
-    `cross_entropy`. Call it as `loss(clean_outputs, perturbed_outputs)`.
-
-    The outputs are probabilities unless `from_logits=True`: they are
-    clipped to `[keras.config.epsilon(), 1]` before the logarithm, as in
-    `keras.losses.KLDivergence`. Logits passed as probabilities give a
-    meaningless term (rows of negative logits all clip to epsilon: exactly
-    0, with no gradient), so pass `from_logits=True` for logits.
+    `cross_entropy`, and `kl_divergence` for probabilities against logits.
+    Call it as `loss(clean_outputs, perturbed_outputs)`.
 
     Args:
         from_logits: whether the outputs are logits. Defaults to `False`.
@@ -367,14 +416,9 @@ class CrossEntropy(_ProbabilisticLoss):
 class JensenShannonDivergence(_ProbabilisticLoss):
     """Symmetric Jensen-Shannon divergence, as in AugMix's consistency loss.
 
-    See `jensen_shannon_divergence`. Call it as
-    `loss(clean_outputs, perturbed_outputs)`; the order does not matter.
-
-    The outputs are probabilities unless `from_logits=True`: they are
-    clipped to `[keras.config.epsilon(), 1]` before the logarithm, as in
-    `keras.losses.KLDivergence`. Logits passed as probabilities give a
-    meaningless term (rows of negative logits all clip to epsilon: exactly
-    0, with no gradient), so pass `from_logits=True` for logits.
+    See `jensen_shannon_divergence`, and `kl_divergence` for probabilities
+    against logits. Call it as `loss(clean_outputs, perturbed_outputs)`; the
+    order does not matter.
 
     Args:
         from_logits: whether the outputs are logits. Defaults to `False`.
@@ -497,6 +541,17 @@ def is_distribution_loss(loss):
     `KLDivergence`, `CrossEntropy` and `JensenShannonDivergence` read their
     inputs as distributions over a class axis, from probabilities or, with
     `from_logits=True`, from logits.
+
+    Args:
+        loss: a loss instance or class.
+
+    Returns:
+        A bool.
+
+    Example:
+
+    >>> is_distribution_loss(KLDivergence), is_distribution_loss(L2Distance())
+    (True, False)
     """
     cls = loss if isinstance(loss, type) else type(loss)
     return issubclass(cls, _ProbabilisticLoss)
@@ -508,6 +563,17 @@ def reads_probabilities(loss):
     Ours without `from_logits`, and Keras's own `KLDivergence` (which has no
     `from_logits`) and `CategoricalCrossentropy(from_logits=False)`: a logits
     head given to any of them makes a meaningless term.
+
+    Args:
+        loss: a loss instance.
+
+    Returns:
+        A bool.
+
+    Example:
+
+    >>> reads_probabilities(KLDivergence()), reads_probabilities(CrossEntropy(True))
+    (True, False)
     """
     if is_distribution_loss(loss) or isinstance(
         loss, keras.losses.CategoricalCrossentropy

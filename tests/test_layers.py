@@ -170,21 +170,19 @@ def test_config_round_trip():
 def test_validation():
     with pytest.raises(
         ValueError,
-        match=r"`margin` must be a number in \[0, 3\.4028234663852886e\+38\] \(finite in float32\)\. Received: margin=-1$",
+        match=r"`margin`.*Received: margin=-1$",
     ):
         RankingTripletHinge(margin=-1)
     with pytest.raises(
         ValueError,
-        match=r"`distance` must be one of 'l2', 'squared_l2', 'cosine'\. "
-        r"Received: distance='L2'",
+        match=r"`distance`.*'l2', 'squared_l2', 'cosine'.*Received: distance='L2'",
     ):
         RankingTripletHinge(distance="L2")
     layer = RankingTripletHinge()
     embeddings = np.zeros((2, 3), "float32")
     with pytest.raises(
         ValueError,
-        match=r"expects a list of three embeddings \[anchor, positive, negative\]\. "
-        r"Received: 2 input\(s\)",
+        match=r"three embeddings.*Received: 2 input",
     ):
         layer([embeddings, embeddings])
 

@@ -269,10 +269,12 @@ def test_get_wraps_a_callable_with_keras_reduction():
 def test_get_rejects_unknown_names_and_objects():
     with pytest.raises(
         ValueError,
-        match=r"`stability_loss` must be one of .*Received: stability_loss='kld'",
+        match=r"`stability_loss`.*Received: stability_loss='kld'",
     ):
         losses.get("kld")
-    with pytest.raises(ValueError, match=r"Received: stability_loss=3"):
+    with pytest.raises(
+        ValueError, match=r"`stability_loss`.*Received: stability_loss=3"
+    ):
         losses.get(3)
 
 
@@ -302,7 +304,7 @@ _PROBABILISTIC = [
 def test_from_logits_must_be_a_bool(cls, value):
     with pytest.raises(
         ValueError,
-        match=rf"`from_logits` must be a bool. Received: from_logits={value!r}$",
+        match=rf"`from_logits`.*Received: from_logits={re.escape(repr(value))}$",
     ):
         cls(from_logits=value)
 
@@ -357,9 +359,8 @@ def test_name_reduction_and_dtype_pass_through_and_round_trip(cls, logits):
     [
         name
         for name in losses.__all__
-        # The triplet losses it re-exports are run in tests/test_triplet.py.
+        # The triplet losses it re-exports are run in tests/triplet/.
         if getattr(losses, name).__module__ == losses.__name__
-        and "Example:" in getattr(losses, name).__doc__
     ],
 )
 def test_docstring_example_runs(name, run_example):
@@ -519,8 +520,8 @@ def test_squared_l2_distance_beyond_float32_is_inf_not_nan():
     np.testing.assert_array_equal(got, [np.inf, 25.0])
 
 
-_SHAPE_MESSAGE = (
-    "`clean` and `perturbed` must have the same shape. "
+# Both names, and both shapes received.
+_SHAPE_MESSAGE = r"`clean` and `perturbed`.*" + re.escape(
     "Received: clean.shape=(2, 3), perturbed.shape=(1, 3)"
 )
 
@@ -555,7 +556,7 @@ _SHAPE_MESSAGE = (
 def test_clean_and_perturbed_must_have_the_same_shape(fn):
     clean = np.full((2, 3), 1.0 / 3.0, "float32")
     perturbed = np.full((1, 3), 1.0 / 3.0, "float32")
-    with pytest.raises(ValueError, match=f"^{re.escape(_SHAPE_MESSAGE)}$"):
+    with pytest.raises(ValueError, match=_SHAPE_MESSAGE):
         fn(clean, perturbed)
 
 

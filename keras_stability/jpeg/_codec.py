@@ -1,330 +1,17 @@
-"""JPEG re-encoding of image batches, the paper's JPEG-q distortion.
+"""The lossy steps of baseline JPEG, with libjpeg's integer arithmetic.
 
-Two ways to get the same distortion; `keras_stability.perturbations.
-JpegCompression` picks one with its `method`:
-
-- `libjpeg_compress` runs every image of a batch through libjpeg (via
-  TensorFlow's `tf.image.adjust_jpeg_quality`): the real codec, exact, but
-  one image at a time on the CPU, not differentiable and not XLA-compilable.
-- `dct_compress` writes the lossy part of baseline JPEG (colour conversion,
-  4:2:0 chroma subsampling, 8x8 DCT, quantization and the decoder's way
-  back) in `keras.ops` on whole batches: every backend, XLA-compilable, and
-  differentiable with `straight_through=True`. It copies libjpeg's integer
-  arithmetic step by step, so its pixels are libjpeg's.
-
-`quantization_tables` gives the quality-scaled tables both of them use.
+Internal to `keras_stability.jpeg.dct`: colour conversion, 4:2:0 chroma
+subsampling and fancy upsampling, 8x8 blocks, libjpeg's accurate integer
+forward DCT, its quantizer and its fast integer inverse DCT, in `keras.ops`
+on whole batches. Every function takes and returns float32 or int32 tensors
+of 8-bit levels; `dct_compress` documents the steps in order.
 """
 
-import functools
-
-import keras
 import numpy as np
 from keras import ops
 
-from keras_stability import _backend
-from keras_stability._checks import check_jpeg_channels
-from keras_stability._checks import check_jpeg_quality
 
-__all__ = ["dct_compress", "libjpeg_compress", "quantization_tables"]
-
-
-def libjpeg_compress(images, quality):
-    """Encodes each image of a batch as JPEG with libjpeg and decodes it again.
-
-    Each image goes through `tf.image.adjust_jpeg_quality` on its own (it only
-    takes single images) inside `tf.map_fn`, so the result is bit-identical to
-    calling it image by image: the image is quantized to 8 bits (`x * 255.5`,
-    truncated, saturated), encoded at its quality, decoded, and returned as
-    `level / 255` in `images`' dtype.
-
-    Args:
-        images: float tensor of shape `(batch, height, width, channels)` with
-            values in `[0, 1]`, with 1 (grayscale) or 3 (RGB) channels.
-        quality: int tensor of shape `(batch,)`, one JPEG quality in
-            `[0, 100]` per image, or a scalar used for every image. Python
-            and NumPy values are checked here; a tensor's values cannot be
-            checked in a graph, and one outside `[0, 100]` makes TensorFlow
-            raise `InvalidArgumentError` when it runs.
-
-    Returns:
-        A tensor of the shape and dtype of `images`, with values in `[0, 1]`
-        on the 8-bit grid `k / 255`.
-
-    Raises:
-        RuntimeError: if the Keras backend is not TensorFlow.
-        ValueError: if `images` is not a 4-D float batch with 1 or 3
-            channels, or a Python or NumPy `quality` is not an integer in
-            `[0, 100]`.
-
-    Example:
-
-    ```python
-    import numpy as np
-    from keras_stability.jpeg import libjpeg_compress
-
-    images = np.random.default_rng(0).random((2, 16, 16, 3), dtype="float32")
-    compressed = libjpeg_compress(images, np.array([10, 90], dtype="int32"))
-    assert compressed.shape == (2, 16, 16, 3)
-    ```
-
-    Reference:
-        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
-          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
-          (the JPEG-q distortion).
-    """
-    tf = _backend.require_tensorflow("libjpeg_compress")
-    check_jpeg_quality(quality)
-    images = tf.convert_to_tensor(images)
-    if not images.dtype.is_floating or images.shape.rank != 4:
-        raise ValueError(
-            "`images` must be a float batch of shape (batch, height, width, "
-            f"channels). Received: images.shape={tuple(images.shape)}, "
-            f"images.dtype={images.dtype.name}"
-        )
-    check_jpeg_channels(tuple(images.shape))
-    quality = tf.broadcast_to(tf.cast(quality, tf.int32), tf.shape(images)[:1])
-    return tf.map_fn(
-        lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]),
-        (images, quality),
-        fn_output_signature=tf.TensorSpec(images.shape[1:], images.dtype),
-    )
-
-
-# The example tables of the JPEG standard (ITU-T T.81, Annex K.1) that libjpeg
-# scales by quality, in natural (row-major) order.
-_LUMINANCE_TABLE = np.array(
-    [
-        [16, 11, 10, 16, 24, 40, 51, 61],
-        [12, 12, 14, 19, 26, 58, 60, 55],
-        [14, 13, 16, 24, 40, 57, 69, 56],
-        [14, 17, 22, 29, 51, 87, 80, 62],
-        [18, 22, 37, 56, 68, 109, 103, 77],
-        [24, 35, 55, 64, 81, 104, 113, 92],
-        [49, 64, 78, 87, 103, 121, 120, 101],
-        [72, 92, 95, 98, 112, 100, 103, 99],
-    ],
-    dtype="int32",
-)
-_CHROMINANCE_TABLE = np.full((8, 8), 99, dtype="int32")
-_CHROMINANCE_TABLE[:4, :4] = [
-    [17, 18, 24, 47],
-    [18, 21, 26, 66],
-    [24, 26, 56, 99],
-    [47, 66, 99, 99],
-]
-
-
-def quantization_tables(quality):
-    """The luminance and chrominance tables libjpeg uses at a given quality.
-
-    Scales the JPEG standard's example tables the way libjpeg's
-    `jpeg_set_quality(cinfo, quality, force_baseline=TRUE)` does (as
-    TensorFlow's `encode_jpeg` calls it): quality is clipped to `[1, 100]`
-    (so 0 acts as 1, as in libjpeg), turned into a percentage, and each
-    entry is scaled with rounding and kept in the 8-bit baseline range.
-
-    Formula:
-
-    ```
-    q = clip(quality, 1, 100)
-    scale = 5000 // q if q < 50 else 200 - 2 * q
-    table = clip((base * scale + 50) // 100, 1, 255)
-    ```
-
-    Args:
-        quality: int tensor of any shape, e.g. `(batch,)` or a scalar, with
-            values in `[0, 100]`. Python and NumPy values are checked; a
-            tensor's values cannot be checked in a graph, and are clipped to
-            `[1, 100]` as in the formula.
-
-    Returns:
-        A pair `(luminance, chrominance)` of int32 tensors of shape
-        `quality.shape + (8, 8)`, in natural (row-major) order.
-
-    Raises:
-        ValueError: if a Python or NumPy `quality` is not an integer in
-            `[0, 100]`.
-
-    Example:
-
-    ```python
-    import numpy as np
-    from keras import ops
-    from keras_stability.jpeg import quantization_tables
-
-    luminance, chrominance = quantization_tables(np.array([50, 100]))
-    assert ops.convert_to_numpy(luminance)[0, 0, 0] == 16
-    assert np.all(ops.convert_to_numpy(chrominance)[1] == 1)
-    ```
-    """
-    check_jpeg_quality(quality)
-    quality = ops.clip(ops.cast(quality, "int32"), 1, 100)
-    scale = ops.where(quality < 50, ops.floor_divide(5000, quality), 200 - 2 * quality)
-    scale = ops.expand_dims(ops.expand_dims(scale, -1), -1)
-
-    def scaled(base):
-        base = ops.convert_to_tensor(base, "int32")
-        return ops.clip(ops.floor_divide(base * scale + 50, 100), 1, 255)
-
-    return scaled(_LUMINANCE_TABLE), scaled(_CHROMINANCE_TABLE)
-
-
-def dct_compress(images, quality, straight_through=False):
-    """Simulates JPEG compression of a batch with tensor operations.
-
-    Runs the lossy steps of a baseline JPEG encoder and decoder on the whole
-    batch at once, with `keras.ops` only, so it works on every backend,
-    compiles with XLA (`jax.jit`, `tf.function(jit_compile=True)`) and stays
-    on the device with static shapes. Each step copies the integer
-    arithmetic of libjpeg(-turbo) as `tf.image.adjust_jpeg_quality` runs it
-    (`encode_jpeg` defaults: 4:2:0, accurate integer DCT; `decode_jpeg`
-    defaults: fancy upsampling, fast integer inverse DCT), so the result is
-    the decoded JPEG itself, not an approximation of it:
-
-    1. The image is quantized to 8 bits as `tf.image.convert_image_dtype`
-       does (`x * 255.5`, clipped to `[0, 255]`, truncated).
-    2. RGB goes to YCbCr (JFIF, full range, chroma centred on 128) with
-       libjpeg's 16-bit fixed-point coefficients and rounding.
-    3. Cb and Cr are subsampled 4:2:0 as libjpeg's encoder does: 2x2 sums
-       plus a rounding bias alternating 1, 2, shifted right by 2, after
-       replicating the right edge to a multiple of 16 columns and the
-       bottom edge to an even row count, then the last subsampled row to a
-       multiple of 8. Luminance is padded to whole 8x8 blocks by edge
-       replication.
-    4. Each 8x8 block, shifted by -128, goes through libjpeg's accurate
-       integer DCT (`jpeg_fdct_islow`), is divided by 8 x the entry of the
-       quality-scaled table of `quantization_tables`, rounded half away
-       from zero, and decoded with libjpeg's fast integer inverse DCT
-       (`jpeg_idct_ifast`, TensorFlow's `dct_method=""`), clipped to
-       `[0, 255]`. All of it is int32: batched butterflies on the 8 rows
-       and 8 columns of every block.
-    5. Cb and Cr are upsampled with libjpeg's "fancy" triangular filter
-       (weights 9/16, 3/16, 3/16, 1/16, edges replicated, rounding +8 and
-       +7 alternating; plain replication when the subsampled width is 2 or
-       less) and converted back to RGB with its fixed-point tables.
-    6. The 8-bit levels `k` come back as `k * (1 / 255)`, cropped to the
-       input size.
-
-    Grayscale images (1 channel) are a single luminance plane, without
-    colour conversion or subsampling. On CPU, with TensorFlow 2.21's
-    libjpeg-turbo, the output is bit-identical to
-    `tf.image.adjust_jpeg_quality` on every image the tests try. The
-    floating-point steps only ever hold integers below 2**24, so they are
-    exact on any device (no matmul, so no TF32 either).
-
-    On TensorFlow, inside a `tf.function` (a Keras step, a `tf.data` map),
-    it compiles itself with XLA even where the surrounding function is not
-    compiled (Keras leaves XLA off on a machine without a GPU): op by op,
-    its int32 stages cost 4 times as much on a CPU, and on a GPU TensorFlow
-    would keep them in host memory. Called eagerly it runs op by op.
-
-    With `straight_through=True` every rounding (and truncation) is the
-    identity in the backward pass, `x + stop_gradient(round(x) - x)`, so
-    gradients flow from the output to `images`; the forward values are the
-    same as without it. The DCT being orthonormal, the block transform's
-    gradient is then the identity. Clipping keeps its zero gradient outside
-    `[0, 255]`.
-
-    Args:
-        images: float tensor of shape `(batch, height, width, channels)`
-            with values in `[0, 1]`, 1 (grayscale) or 3 (RGB) channels, and
-            a static height and width (any size).
-        quality: int tensor of shape `(batch,)`, one JPEG quality in
-            `[0, 100]` per image, or a scalar used for every image; 0 acts
-            as 1, as in libjpeg. Python and NumPy values are checked; a
-            tensor's values cannot be checked in a graph, and are clipped
-            to `[1, 100]` (where libjpeg would raise above 100).
-        straight_through: bool, whether the roundings pass gradients
-            straight through. Defaults to `False`.
-
-    Returns:
-        A tensor of the shape and dtype of `images`, with values in `[0, 1]`
-        on the 8-bit grid `k / 255`.
-
-    Raises:
-        ValueError: if `images` is not a 4-D float batch with 1 or 3
-            channels and a static height and width, or a Python or NumPy
-            `quality` is not an integer in `[0, 100]`.
-
-    Example:
-
-    ```python
-    import numpy as np
-    from keras import ops
-    from keras_stability.jpeg import dct_compress
-
-    images = np.random.default_rng(0).random((2, 20, 30, 3), dtype="float32")
-    compressed = dct_compress(images, np.array([10, 90], dtype="int32"))
-    assert ops.convert_to_numpy(compressed).shape == (2, 20, 30, 3)
-    ```
-
-    Reference:
-        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
-          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
-          (the JPEG-q distortion).
-        - [ITU-T T.81 / ISO 10918-1, the JPEG standard](https://www.w3.org/Graphics/JPEG/itu-t81.pdf),
-          and the Independent JPEG Group's libjpeg as libjpeg-turbo
-          (`jccolor.c`, `jcsample.c`, `jfdctint.c`, `jcdctmgr.c`,
-          `jidctfst.c`, `jdsample.c`, `jdcolor.c`).
-        - Shin & Song, "JPEG-resistant Adversarial Images", NIPS 2017
-          Workshop on Machine Learning and Computer Security (rounding
-          passed straight through to differentiate JPEG).
-    """
-    check_jpeg_quality(quality)
-    images = ops.convert_to_tensor(images)
-    shape = tuple(images.shape)
-    dtype = keras.backend.standardize_dtype(images.dtype)
-    if len(shape) != 4 or "float" not in dtype:
-        raise ValueError(
-            "`images` must be a float batch of shape (batch, height, width, "
-            f"channels). Received: images.shape={shape}, images.dtype={dtype}"
-        )
-    height, width, _ = shape[1:]
-    check_jpeg_channels(shape)
-    if height is None or width is None:
-        raise ValueError(
-            "`dct_compress` needs a static image height and width. "
-            f"Received: images.shape={shape}"
-        )
-    if _backend.is_tensorflow():
-        import tensorflow as tf
-
-        if tf.inside_function():
-            quality = tf.convert_to_tensor(quality)  # not a constant per value
-            return _xla_dct_compress()(images, quality, straight_through)
-    return _dct_compress(images, quality, straight_through)
-
-
-@functools.cache
-def _xla_dct_compress():
-    """`_dct_compress` under `tf.function(jit_compile=True)`, made once.
-
-    It traces once per image shape (the codec needs a static height and
-    width) and `straight_through` value.
-    """
-    import tensorflow as tf
-
-    return tf.function(_dct_compress, jit_compile=True, autograph=False)
-
-
-def _dct_compress(images, quality, straight_through):
-    """The body of `dct_compress`, on validated images."""
-    height, width, channels = tuple(images.shape)[1:]
-    dtype = keras.backend.standardize_dtype(images.dtype)
-    rounding = _Rounding(straight_through)
-    luminance, chrominance = quantization_tables(quality)
-    levels = rounding.floor(_clip(ops.cast(images, "float32") * 255.5, 0, 255))
-    if channels == 1:
-        blocks, shape = _to_blocks(_pad_to_blocks(levels[..., 0]))
-        blocks = _codec_blocks(blocks, _block_tables(luminance), rounding)
-        decoded = _from_blocks(blocks, shape)
-        decoded = ops.expand_dims(decoded[:, 0, :height, :width], -1)
-    else:
-        decoded = _color_round_trip(levels, luminance, chrominance, rounding)
-    return ops.cast(decoded * np.float32(1 / 255), dtype)
-
-
-class _Rounding:
+class Rounding:
     """Roundings that are exact forward and, if asked, identity backward."""
 
     def __init__(self, straight_through):
@@ -342,6 +29,15 @@ class _Rounding:
     def shift(self, x, bits):
         """libjpeg's `RIGHT_SHIFT(x, bits)` of an integer: `floor(x / 2**bits)`."""
         return self.floor(x * np.float32(2.0**-bits))
+
+
+def gray_round_trip(levels, luminance, rounding):
+    """Grayscale levels `(batch, h, w, 1)` through a JPEG codec: one plane."""
+    height, width = levels.shape[1:3]
+    blocks, shape = _to_blocks(_pad_to_blocks(levels[..., 0]))
+    blocks = _codec_blocks(blocks, _block_tables(luminance), rounding)
+    decoded = _from_blocks(blocks, shape)
+    return ops.expand_dims(decoded[:, 0, :height, :width], -1)
 
 
 def _pad_edge(x, axis, size):
@@ -417,20 +113,20 @@ def _codec_blocks(blocks, tables, rounding):
         blocks: float tensor `(8, 8, batch, n)` of 8-bit levels (integers).
         tables: int32 tensor broadcastable to it, the quantization table of
             each block.
-        rounding: a `_Rounding`.
+        rounding: a `Rounding`.
 
     Returns:
         The decoded levels in `[0, 255]`, float32, same shape as `blocks`.
     """
     eighths = _islow_forward_dct(ops.cast(blocks, "int32") - 128)
-    quantized = ops.sign(eighths) * _floor_divide(
+    quantized = ops.sign(eighths) * floor_divide(
         ops.abs(eighths) + 4 * tables, 8 * tables
     )
     decoded = ops.cast(_ifast_inverse_dct(quantized, tables), "float32")
-    return _clip(rounding.replace(blocks, decoded), 0, 255)
+    return clip(rounding.replace(blocks, decoded), 0, 255)
 
 
-def _floor_divide(numerators, divisors):
+def floor_divide(numerators, divisors):
     """`numerators // divisors` for int32 in `[0, 2**23)`, without integer division.
 
     Integer division is not vectorized on CPUs and is emulated on GPUs, so
@@ -448,7 +144,7 @@ def _floor_divide(numerators, divisors):
     return ops.cast(quotients, "int32")
 
 
-def _clip(x, low, high):
+def clip(x, low, high):
     """Clips `x`; the gradient passes where `low <= x <= high`.
 
     The same on every backend (`ops.clip` halves it at the bounds under JAX).
@@ -657,7 +353,7 @@ def _upsample(planes, rounding):
     return _interleave(even, odd, 3)
 
 
-def _color_round_trip(levels, luminance, chrominance, rounding):
+def color_round_trip(levels, luminance, chrominance, rounding):
     """RGB levels `(batch, h, w, 3)` through a 4:2:0 JPEG codec."""
     height, width = levels.shape[1:3]
     red, green, blue = levels[..., 0], levels[..., 1], levels[..., 2]
@@ -689,4 +385,4 @@ def _color_round_trip(levels, luminance, chrominance, rounding):
     red = y + rounding.shift(91881 * cr + 32768, 16)
     green = y + rounding.shift(-22554 * cb - 46802 * cr + 32768, 16)
     blue = y + rounding.shift(116130 * cb + 32768, 16)
-    return _clip(ops.stack([red, green, blue], axis=-1), 0, 255)
+    return clip(ops.stack([red, green, blue], axis=-1), 0, 255)
