@@ -1,7 +1,6 @@
-"""What the evaluations check of a model's outputs: classes or embeddings.
+"""A model's outputs as the evaluations read them: classes or embeddings.
 
-Internal to `keras_stability.evaluation`; the functions have public names so
-that its modules can share them.
+Shared by the modules of `keras_stability.evaluation` and by no one else.
 """
 
 import numpy as np

@@ -9,11 +9,14 @@ condition of a report is named `family@severity` (`jpeg@10`,
 """
 
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 from keras_stability import perturbations
 from keras_stability._backend import is_tensorflow
+from keras_stability.perturbations import GaussianNoise
+from keras_stability.perturbations import JpegCompression
+from keras_stability.perturbations import RandomCropOffset
+from keras_stability.perturbations import ThumbnailResize
 
 __all__ = [
     "CROP_OFFSETS",
@@ -41,61 +44,35 @@ class Family(NamedTuple):
     """What the evaluation knows of one distortion family.
 
     Args:
-        severities: the severities of the default suite, weakest last for a
-            family whose lower values are stronger.
+        severities: the severities of the default suite.
         quantity: what a severity measures, for a plot's axis.
         lower_is_stronger: whether the lowest severity distorts most (the
             lowest JPEG quality, the smallest thumbnail).
-        severity_type: `int` or `float`, the type the layer takes.
-        build: `(severity, value_range, jpeg_method) -> Perturbation`, where
-            `severity` is one value or a `(low, high)` range drawn per image.
+        layer: the `Perturbation` class that applies the family.
+        argument: the name of the layer's severity argument.
+        severity_type: `int` or `float`, the type that argument takes.
     """
 
     severities: tuple
     quantity: str
     lower_is_stronger: bool
+    layer: type
+    argument: str
     severity_type: type
-    build: Callable
 
 
+# fmt: off
 FAMILIES = {
-    "jpeg": Family(
-        JPEG_QUALITIES,
-        "JPEG quality",
-        True,
-        int,
-        lambda quality, value_range, method: perturbations.JpegCompression(
-            quality, method=method, value_range=value_range
-        ),
-    ),
+    "jpeg": Family(JPEG_QUALITIES, "JPEG quality", True, JpegCompression, "quality", int),
     "thumbnail": Family(
-        THUMBNAIL_SCALES,
-        "thumbnail scale",
-        True,
-        float,
-        lambda scale, value_range, method: perturbations.ThumbnailResize(
-            scale=scale, value_range=value_range
-        ),
+        THUMBNAIL_SCALES, "thumbnail scale", True, ThumbnailResize, "scale", float
     ),
     "crop": Family(
-        CROP_OFFSETS,
-        "crop offset (pixels)",
-        False,
-        int,
-        lambda offset, value_range, method: perturbations.RandomCropOffset(
-            offset, value_range=value_range
-        ),
+        CROP_OFFSETS, "crop offset (pixels)", False, RandomCropOffset, "max_offset", int
     ),
-    "noise": Family(
-        NOISE_STDDEVS,
-        "noise stddev",
-        False,
-        float,
-        lambda stddev, value_range, method: perturbations.GaussianNoise(
-            stddev, value_range=value_range
-        ),
-    ),
+    "noise": Family(NOISE_STDDEVS, "noise stddev", False, GaussianNoise, "stddev", float),
 }
+# fmt: on
 
 
 def family_perturbation(family, severities, value_range=(0, 1), jpeg_method=None):
@@ -135,9 +112,12 @@ def family_perturbation(family, severities, value_range=(0, 1), jpeg_method=None
     spec = FAMILIES[family]
     values = severities if isinstance(severities, (list, tuple)) else [severities]
     low, high = spec.severity_type(min(values)), spec.severity_type(max(values))
-    if jpeg_method is None:
-        jpeg_method = "libjpeg" if is_tensorflow() else "dct"
-    return spec.build(low if low == high else (low, high), value_range, jpeg_method)
+    arguments = {spec.argument: low if low == high else (low, high)}
+    if spec.layer is JpegCompression:
+        if jpeg_method is None:
+            jpeg_method = "libjpeg" if is_tensorflow() else "dct"
+        arguments["method"] = jpeg_method
+    return spec.layer(**arguments, value_range=value_range)
 
 
 def default_distortions(value_range=(0, 1)):

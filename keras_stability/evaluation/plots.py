@@ -242,11 +242,11 @@ def plot_distance_cdf(distances, path, title=None):
     Args:
         distances: dict label -> 1-D array of distances, e.g. from
             `keras_stability.evaluation.feature_distances`.
-        path: the PNG file to write.
-        title: the axes' title. Defaults to `None` (no title).
+        path: where to write the figure, a `.png` file.
+        title: a title above the curves. Defaults to `None` (none).
 
     Returns:
-        `path`.
+        `path`, once written.
 
     Example:
 

@@ -7,10 +7,13 @@ import pytest
 from keras_stability import evaluation
 from keras_stability import perturbations
 from keras_stability._seeds import StepSeed
+from keras_stability.evaluation import distort
+
+TESTED = distort
 
 
-def test_docstring_example_runs(run_example):
-    run_example(evaluation.distort_batch)
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 @pytest.fixture

@@ -7,21 +7,11 @@ from keras_stability import evaluation
 from keras_stability import perturbations
 from keras_stability.evaluation import families
 
+TESTED = families
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "axis_label",
-        "default_distortions",
-        "family_perturbation",
-        "parse_condition",
-        "resolve_distortion",
-        "severity_table",
-        "strongest_first",
-    ],
-)
-def test_docstring_example_runs(name, run_example):
-    run_example(getattr(families, name))
+
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 def test_default_suite_is_every_family_at_every_severity():

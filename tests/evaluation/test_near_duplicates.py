@@ -14,6 +14,9 @@ import pytest
 from keras_stability import evaluation
 from keras_stability import perturbations
 from keras_stability._seeds import StepSeed
+from keras_stability.evaluation import near_duplicates
+
+TESTED = near_duplicates
 
 EXAMPLE = os.path.join(
     os.path.dirname(__file__), os.pardir, os.pardir, "examples", "near_duplicates.py"
@@ -72,17 +75,8 @@ def _np_average_precision(distances, positive):
     return np.mean(values)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "feature_distances",
-        "near_duplicate_pr",
-        "negative_partners",
-        "precision_recall_curve",
-    ],
-)
-def test_docstring_example_runs(name, run_example):
-    run_example(getattr(evaluation, name))
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 def test_invariant_separating_embedding_is_perfect(rng):

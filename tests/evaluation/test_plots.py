@@ -52,6 +52,14 @@ def _only_figure(figures, path):
     return figure
 
 
+def _titled_axes(figures, path, returned):
+    """The saved figure's one axes, after checking the path and the title."""
+    assert returned == path
+    (ax,) = _only_figure(figures, path).axes
+    assert ax.get_title() == "JPEG-50"
+    return ax
+
+
 def _legend_texts(ax):
     legend = ax.get_legend()
     assert legend is not None, "no legend"
@@ -298,11 +306,11 @@ def test_distance_cdf_is_the_empirical_cdf(tmp_path, saved_figures, rng):
         "stability": 0.5 * rng.random(40),
     }
     path = str(tmp_path / "cdf.png")
-    returned = plotting.plot_distance_cdf(distances, path, title="JPEG-50")
-    assert returned == path
-    figure = _only_figure(saved_figures, path)
-    (ax,) = figure.axes
-    assert ax.get_title() == "JPEG-50"
+    ax = _titled_axes(
+        saved_figures,
+        path,
+        plotting.plot_distance_cdf(distances, path, title="JPEG-50"),
+    )
     assert len(ax.lines) == 2
     for line, (label, values) in zip(ax.lines, distances.items(), strict=True):
         assert line.get_drawstyle() == "steps-post"
@@ -368,11 +376,11 @@ def test_precision_recall_draws_precision_over_each_recall_step(
         "stabilized": _pr_result(*fixed),
     }
     path = str(tmp_path / "pr.png")
-    returned = plotting.plot_precision_recall(curves, path, title="JPEG-50")
-    assert returned == path
-    figure = _only_figure(saved_figures, path)
-    (ax,) = figure.axes
-    assert ax.get_title() == "JPEG-50"
+    ax = _titled_axes(
+        saved_figures,
+        path,
+        plotting.plot_precision_recall(curves, path, title="JPEG-50"),
+    )
     curve_lines = [line for line in ax.lines if line.get_linestyle() != ":"]
     # Two thin lines for the two seeds of the baseline, one thick one.
     assert [line.get_linewidth() for line in curve_lines] == [1.0, 1.0, 2.0]
@@ -412,18 +420,9 @@ def test_precision_recall_draws_precision_over_each_recall_step(
 
 
 def _result(rng, shift):
+    """A near-duplicate result whose positives sit `shift` closer."""
     distances = np.r_[rng.random(50) * shift, rng.random(50) + 0.3]
-    positive = np.arange(100) < 50
-    precision, recall, thresholds, average = evaluation.precision_recall_curve(
-        distances, positive
-    )
-    return {
-        "pr_auc": average,
-        "precision": precision,
-        "recall": recall,
-        "thresholds": thresholds,
-        "positive_share": 0.5,
-    }
+    return _pr_result(distances, np.arange(100) < 50)
 
 
 def test_plots_are_written(tmp_path, rng):

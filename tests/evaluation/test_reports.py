@@ -6,13 +6,13 @@ import json
 import pytest
 
 from keras_stability import evaluation
+from keras_stability.evaluation import reports
+
+TESTED = reports
 
 
-@pytest.mark.parametrize(
-    "name", ["format_report", "mean_strongest_flip_rate", "write_csv", "write_report"]
-)
-def test_docstring_example_runs(name, run_example):
-    run_example(getattr(evaluation, name))
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 def test_mean_strongest_flip_rate_and_table():

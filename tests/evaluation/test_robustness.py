@@ -13,6 +13,9 @@ import pytest
 from keras_stability import evaluation
 from keras_stability import perturbations
 from keras_stability._seeds import StepSeed
+from keras_stability.evaluation import robustness
+
+TESTED = robustness
 
 
 def _pixel_classifier():
@@ -339,8 +342,8 @@ def test_non_numeric_severities_are_reported_but_not_plotted(pixels, tmp_path):
     ]
 
 
-def test_docstring_example_runs(run_example):
-    run_example(evaluation.robustness_report)
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 def test_the_largest_seed_is_taken(pixels):
@@ -485,52 +488,58 @@ def test_sixteen_bit_probabilities_get_a_wider_tolerance():
         )
 
 
-def test_a_model_needs_two_classes_and_one_row_per_image(pixels):
-    x, y = pixels
+def _one_output_model():
     inputs = keras.Input((1, 3, 1))
-    one_output = keras.Model(
-        inputs,
-        keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs)),
-    )
-    with pytest.raises(
-        ValueError,
-        match=r"\(batch, classes\).*Received output shape \(4, 1\) for batch 0 "
-        r"of the clean images",
-    ):
-        evaluation.robustness_report(
-            one_output, x, y, distortions={"r@1": reverse}, batch_size=4, verbose=0
-        )
-    first_row = _FunctionModel(lambda images: np.full((1, 3), 1 / 3))
-    with pytest.raises(
-        ValueError,
-        match=r"one row per image: 10 images in batch 0.*output shape \(1, 3\)",
-    ):
-        evaluation.robustness_report(
-            first_row, x, y, distortions={"r@1": reverse}, verbose=0
-        )
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    return keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
 
 
-def test_non_finite_outputs_are_refused(pixels):
+@pytest.mark.parametrize(
+    "make_model, distortion, batch_size, message",
+    [
+        # Two classes at least, one row per image, finite values; the error
+        # says which call returned them.
+        (
+            _one_output_model,
+            reverse,
+            4,
+            r"\(batch, classes\).*Received output shape \(4, 1\) for batch 0 of "
+            r"the clean images",
+        ),
+        (
+            lambda: _FunctionModel(lambda images: np.full((1, 3), 1 / 3)),
+            reverse,
+            128,
+            r"one row per image: 10 images in batch 0.*output shape \(1, 3\)",
+        ),
+        (
+            lambda: _FunctionModel(lambda images: np.full((len(images), 3), np.nan)),
+            reverse,
+            4,
+            r"non-finite outputs \(12 NaN or inf values\) for batch 0 of the clean "
+            r"images",
+        ),
+        (
+            _pixel_classifier,
+            lambda images: images * np.nan,
+            128,
+            r"non-finite outputs \(30 NaN or inf values\) for batch 0 under "
+            r"`distortions\['d@1'\]`",
+        ),
+    ],
+    ids=["one_class", "one_row", "nan_clean", "nan_distorted"],
+)
+def test_bad_model_outputs_are_refused(
+    pixels, make_model, distortion, batch_size, message
+):
     x, y = pixels
-    nan_model = _FunctionModel(lambda images: np.full((len(images), 3), np.nan))
-    with pytest.raises(
-        ValueError,
-        match=r"non-finite outputs \(12 NaN or inf values\) for batch 0 of the "
-        r"clean images",
-    ):
+    with pytest.raises(ValueError, match=message):
         evaluation.robustness_report(
-            nan_model, x, y, distortions={"r@1": reverse}, batch_size=4, verbose=0
-        )
-    with pytest.raises(
-        ValueError,
-        match=r"non-finite outputs \(30 NaN or inf values\) for batch 0 under "
-        r"`distortions\['nan@1'\]`",
-    ):
-        evaluation.robustness_report(
-            _pixel_classifier(),
+            make_model(),
             x,
             y,
-            distortions={"nan@1": lambda images: images * np.nan},
+            distortions={"d@1": distortion},
+            batch_size=batch_size,
             verbose=0,
         )
 
@@ -581,26 +590,26 @@ def test_labels_of_a_dataset_are_checked_per_batch(pixels):
     import tensorflow as tf
 
     x, y = pixels
-    one_hot = tf.data.Dataset.from_tensor_slices((x, np.eye(3)[y])).batch(4)
-    with pytest.raises(
-        ValueError,
-        match=r"labels that `x` yields.*argmax.*Received: the labels of batch 0 "
-        r"of shape \(4, 3\)",
-    ):
-        evaluation.robustness_report(
-            _pixel_classifier(), one_hot, distortions={"r@1": reverse}, verbose=0
-        )
     late = y.copy()
     late[9] = 3
-    out_of_range = tf.data.Dataset.from_tensor_slices((x, late)).batch(4)
-    with pytest.raises(
-        ValueError,
-        match=r"labels that `x` yields.*\[0, 3\).*Received: the labels of batch 2 "
-        r"holding 3",
-    ):
-        evaluation.robustness_report(
-            _pixel_classifier(), out_of_range, distortions={"r@1": reverse}, verbose=0
-        )
+    cases = [
+        (
+            np.eye(3)[y],
+            r"labels that `x` yields.*argmax.*Received: the labels of batch 0 "
+            r"of shape \(4, 3\)",
+        ),
+        (
+            late,
+            r"labels that `x` yields.*\[0, 3\).*Received: the labels of batch 2 "
+            r"holding 3",
+        ),
+    ]
+    for labels, message in cases:
+        dataset = tf.data.Dataset.from_tensor_slices((x, labels)).batch(4)
+        with pytest.raises(ValueError, match=message):
+            evaluation.robustness_report(
+                _pixel_classifier(), dataset, distortions={"r@1": reverse}, verbose=0
+            )
 
 
 def test_crop_larger_than_the_images_is_refused_before_any_work(rng):

@@ -5,11 +5,13 @@ import pytest
 
 from keras_stability import evaluation
 from keras_stability import perturbations
+from keras_stability.evaluation import suggest
+
+TESTED = suggest
 
 
-@pytest.mark.parametrize("name", ["perturbation_code", "suggest_perturbation"])
-def test_docstring_example_runs(name, run_example):
-    run_example(getattr(evaluation, name))
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 def test_suggestable_families_are_the_default_suites():
