@@ -79,7 +79,11 @@ def distort_batch(distortion, images, seed_pair=(0, 0), name="distortion"):
 def _function(distortion):
     """`(images, seed_pair) -> copy`, compiled for our perturbations."""
     if not isinstance(distortion, perturbations.Perturbation):
-        return _Distort(distortion)
+        # Nothing to seed or compile: other layers and callables draw as
+        # they do.
+        return lambda images, seed_pair: perturbations.apply_perturbation(
+            distortion, images, name="distortion"
+        )
     if distortion not in _COMPILED:
         _COMPILED[distortion] = _compile(_Distort(distortion))
     return _COMPILED[distortion]
