@@ -14,7 +14,7 @@ import numpy as np
 from keras_stability._checks import check_int
 from keras_stability._seeds import MAX_SEED
 from keras_stability.evaluation._inputs import distortion_batches
-from keras_stability.evaluation._outputs import embeddings
+from keras_stability.evaluation._predictions import embeddings
 from keras_stability.evaluation.distort import distort_batch
 from keras_stability.evaluation.families import resolve_distortion
 

@@ -19,10 +19,10 @@ from keras_stability._seeds import MAX_SEED
 from keras_stability.evaluation._inputs import class_indices
 from keras_stability.evaluation._inputs import distortion_batches
 from keras_stability.evaluation._inputs import is_dataset
-from keras_stability.evaluation._outputs import check_probabilities
-from keras_stability.evaluation._outputs import classifier_outputs
-from keras_stability.evaluation._outputs import probabilities
-from keras_stability.evaluation._outputs import probability_tolerance
+from keras_stability.evaluation._predictions import check_probabilities
+from keras_stability.evaluation._predictions import classifier_outputs
+from keras_stability.evaluation._predictions import probabilities
+from keras_stability.evaluation._predictions import probability_tolerance
 from keras_stability.evaluation.distort import distort_batch
 from keras_stability.evaluation.families import default_distortions
 from keras_stability.evaluation.reports import write_report
