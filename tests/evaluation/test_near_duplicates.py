@@ -1,9 +1,11 @@
-"""Near-duplicate PR curves, feature distances and their plots, by hand."""
+"""Near-duplicate PR curves and feature distances, by hand.
+
+Error tests match the argument and the value received, not the wording.
+"""
 
 import importlib.util
 import os
 import re
-import sys
 
 import keras
 import numpy as np
@@ -11,11 +13,13 @@ import pytest
 
 from keras_stability import evaluation
 from keras_stability import perturbations
-from keras_stability import plotting
 from keras_stability._seeds import StepSeed
+from keras_stability.evaluation import near_duplicates
+
+TESTED = near_duplicates
 
 EXAMPLE = os.path.join(
-    os.path.dirname(__file__), os.pardir, "examples", "near_duplicates.py"
+    os.path.dirname(__file__), os.pardir, os.pardir, "examples", "near_duplicates.py"
 )
 
 
@@ -69,6 +73,10 @@ def _np_average_precision(distances, positive):
         called = distances <= d
         values.append(np.sum(called & positive) / np.sum(called))
     return np.mean(values)
+
+
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 def test_invariant_separating_embedding_is_perfect(rng):
@@ -236,8 +244,7 @@ def test_negative_partners_errors():
     cases = [
         (
             dict(count=5, negatives_per_image=1, seed=-1),
-            r"^`seed` must be an int in \[0, 2147483647\]. "
-            r"Received: seed=-1$",
+            r"`seed`.*\[0, 2147483647\].*Received: seed=-1$",
         ),
         (dict(count=5, negatives_per_image=1, seed=1.5), r"Received: seed=1.5$"),
         (dict(count=5, negatives_per_image=1, seed=None), r"Received: seed=None$"),
@@ -247,16 +254,14 @@ def test_negative_partners_errors():
         ),
         (
             dict(count=1, negatives_per_image=1),
-            r"`count` must be an int >= 2. "
-            r"Received: count=1$",
+            r"`count`.*>= 2.*Received: count=1$",
         ),
         (dict(count=5.0, negatives_per_image=1), r"Received: count=5.0$"),
         (dict(count=True, negatives_per_image=1), r"Received: count=True$"),
         (dict(count="5", negatives_per_image=1), r"Received: count='5'$"),
         (
             dict(count=5, negatives_per_image=True),
-            r"`negatives_per_image` must be "
-            r"an int >= 1. Received: negatives_per_image=True$",
+            r"`negatives_per_image`.*Received: negatives_per_image=True$",
         ),
     ]
     for kwargs, message in cases:
@@ -274,7 +279,7 @@ def test_seed_is_checked_before_any_work(function, seed):
     images = _pixel_images(np.eye(4))
     with pytest.raises(
         ValueError,
-        match=r"^`seed` must be an int in \[0, 2147483647\]. Received: seed="
+        match=r"`seed`.*\[0, 2147483647\].*Received: seed="
         + re.escape(repr(seed))
         + "$",
     ):
@@ -297,13 +302,12 @@ def test_the_largest_seed_is_taken(rng):
 def test_crop_larger_than_the_images_is_refused_before_any_work():
     images = _pixel_images(np.eye(4))  # 4 x 4 images
     message = (
-        "`distortion` cannot apply to images of shape (4, 4, 4, 4): `max_offset` "
-        "must be smaller than the image height and width. Received: "
-        "max_offset=5 for images of height=4 and width=4"
+        r"`distortion` cannot apply to images of shape \(4, 4, 4, 4\):.*"
+        r"Received: max_offset=5 for images of height=4 and width=4"
     )
     for function in (evaluation.near_duplicate_pr, evaluation.feature_distances):
         model = _TableModel()
-        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        with pytest.raises(ValueError, match=message):
             function(model, images, "crop@5")
         assert model.calls == []
 
@@ -316,19 +320,19 @@ def test_a_failing_distortion_is_named():
 
     with pytest.raises(
         ValueError,
-        match=r"^`distortion` failed on images of shape \(4, 4, 4, 4\): boom$",
+        match=r"`distortion` failed on images of shape \(4, 4, 4, 4\): boom$",
     ):
         evaluation.feature_distances(_TableModel(), images, boom)
     with pytest.raises(
         ValueError,
-        match=r"^`distortion` failed on images of shape \(4, 4, 4, 4\): "
-        r"`distortion` must return tensors or arrays of images; it returned tuple\.",
+        match=r"`distortion` failed on images of shape \(4, 4, 4, 4\):.*"
+        r"returned tuple",
     ):
         evaluation.near_duplicate_pr(_TableModel(), images, lambda x: tuple(x))
     with pytest.raises(
         ValueError,
-        match=r"^The model returned non-finite embeddings \(16 NaN or inf values\) "
-        r"for batch 0 under `distortion`\.$",
+        match=r"non-finite embeddings \(16 NaN or inf values\) for batch 0 under "
+        r"`distortion`",
     ):
         evaluation.feature_distances(_TableModel(), images, lambda x: x * np.nan)
 
@@ -337,31 +341,28 @@ def test_precision_recall_curve_errors():
     cases = [
         (
             ([np.nan, 1.0, 0.5], [True, False, True]),
-            "`distances` must be finite. Received: 1 NaN or inf values among 3 "
-            "distances",
+            r"`distances`.*finite.*Received: 1 NaN or inf values among 3 distances",
         ),
         (
             ([0.1, np.inf], [True, False]),
-            "`distances` must be finite. Received: 1 NaN or inf values among 2 "
-            "distances",
+            r"`distances`.*finite.*Received: 1 NaN or inf values among 2 distances",
         ),
         (
             (["a", "b"], [True, False]),
-            "`distances` must be numbers. Received: distances=['a', 'b']",
+            r"`distances`.*numbers.*Received: distances=\['a', 'b'\]$",
         ),
         (
             ([0.1, 0.2], [0.5, 1]),
-            "`is_positive` must hold booleans (or 0 and 1). "
-            "Received: is_positive=[0.5, 1]",
+            r"`is_positive`.*booleans.*Received: is_positive=\[0\.5, 1\]$",
         ),
         (
             ([0.1, 0.2], ["yes", "no"]),
-            "`is_positive` must hold booleans (or 0 and 1). "
-            "Received: is_positive=['yes', 'no']",
+            r"`is_positive`.*booleans.*Received: is_positive=\['yes', 'no'\]$",
         ),
+        (([0.1, 0.2], [True]), r"same length.*2 distances.*among 1"),
     ]
     for (distances, is_positive), message in cases:
-        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        with pytest.raises(ValueError, match=message):
             evaluation.precision_recall_curve(distances, is_positive)
     # 0 and 1 are booleans.
     *_, average = evaluation.precision_recall_curve([0.1, 0.2], [1, 0])
@@ -377,7 +378,7 @@ def test_one_image_dataset_is_refused_once_embedded():
     for function in (evaluation.near_duplicate_pr, evaluation.feature_distances):
         with pytest.raises(
             ValueError,
-            match=r"^Near-duplicate evaluation needs at least 2 images. Received: 1\.$",
+            match=r"at least 2 images. Received: 1\.$",
         ):
             function(_TableModel(), dataset, _bottom_right_noise)
 
@@ -424,11 +425,17 @@ def test_feature_distances_against_numpy(rng):
 def test_errors(rng):
     images = rng.random((4, 4, 4, 1)).astype("float32")
     model = _flatten_model((4, 4, 1))
-    with pytest.raises(ValueError, match=r"`negatives_per_image` must be an int >= 1"):
+    with pytest.raises(
+        ValueError, match=r"`negatives_per_image`.*Received: negatives_per_image=0$"
+    ):
         evaluation.near_duplicate_pr(
             model, images, _bottom_right_noise, negatives_per_image=0
         )
-    with pytest.raises(ValueError, match=r"smaller than the number of images \(4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`negatives_per_image`.*number of images \(4\).*"
+        r"Received: negatives_per_image=4$",
+    ):
         evaluation.near_duplicate_pr(
             model, images, _bottom_right_noise, negatives_per_image=4
         )
@@ -442,77 +449,24 @@ def test_errors(rng):
         )
     with pytest.raises(
         ValueError,
-        match=r"^The model returned non-finite embeddings \(8 NaN or inf values\) "
-        r"for batch 0 of the images\.$",
+        match=r"non-finite embeddings \(8 NaN or inf values\) for batch 0 of the "
+        r"images",
     ):
         nan_model = _TableModel()
         nan_model.predict_on_batch = lambda x: np.full((len(x), 2), np.nan)
         evaluation.near_duplicate_pr(nan_model, images, _bottom_right_noise)
-    with pytest.raises(ValueError, match="`distortion` must be a perturbation"):
-        evaluation.near_duplicate_pr(model, images, "jpeg@51")
-    with pytest.raises(ValueError, match="`distortion` must be a perturbation"):
-        evaluation.feature_distances(model, images, 3)
     with pytest.raises(
-        ValueError, match=r"`batch_size` must be an int >= 1. Received: batch_size=0$"
+        ValueError, match=r"`distortion`.*Received: distortion='jpeg@51'$"
     ):
+        evaluation.near_duplicate_pr(model, images, "jpeg@51")
+    with pytest.raises(ValueError, match=r"`distortion`.*Received: distortion=3$"):
+        evaluation.feature_distances(model, images, 3)
+    with pytest.raises(ValueError, match=r"`batch_size`.*Received: batch_size=0$"):
         evaluation.near_duplicate_pr(model, images, _bottom_right_noise, batch_size=0)
     with pytest.raises(ValueError, match=r"\[\(4, 4, 4, 1\)\] into \[\(4, 2, 4, 1\)\]"):
         evaluation.near_duplicate_pr(model, images, lambda x: x[:, :2])
     with pytest.raises(ValueError, match="at least one positive"):
         evaluation.precision_recall_curve([0.1, 0.2], [False, False])
-
-
-def _result(rng, shift):
-    distances = np.r_[rng.random(50) * shift, rng.random(50) + 0.3]
-    positive = np.arange(100) < 50
-    precision, recall, thresholds, average = evaluation.precision_recall_curve(
-        distances, positive
-    )
-    return {
-        "pr_auc": average,
-        "precision": precision,
-        "recall": recall,
-        "thresholds": thresholds,
-        "positive_share": 0.5,
-    }
-
-
-def test_plots_are_written(tmp_path, rng):
-    curves = {
-        "baseline": [_result(rng, 1.0), _result(rng, 1.2)],
-        "stabilized": _result(rng, 0.5),
-    }
-    path = plotting.plot_precision_recall(
-        curves, str(tmp_path / "pr.png"), title="JPEG-50"
-    )
-    assert path == str(tmp_path / "pr.png")
-    assert os.path.getsize(path) > 10_000
-    cdf = plotting.plot_distance_cdf(
-        {"baseline": rng.random(100), "stabilized": rng.random(100) * 0.5},
-        str(tmp_path / "cdf.png"),
-    )
-    assert os.path.getsize(cdf) > 10_000
-    with open(path, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-
-
-def test_plot_errors(tmp_path, rng):
-    with pytest.raises(ValueError, match="`curves` must be a non-empty dict"):
-        plotting.plot_precision_recall({}, str(tmp_path / "x.png"))
-    with pytest.raises(ValueError, match=r"`distances\['a'\]` must be a non-empty 1-D"):
-        plotting.plot_distance_cdf({"a": np.zeros((2, 2))}, str(tmp_path / "x.png"))
-    with pytest.raises(ValueError, match=r"`curves\['a'\]` holds no result"):
-        plotting.plot_precision_recall({"a": []}, str(tmp_path / "x.png"))
-
-
-def test_plots_need_matplotlib(tmp_path, monkeypatch, rng):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match="Plotting needs matplotlib: pip install"):
-        plotting.plot_precision_recall(
-            {"a": _result(rng, 1.0)}, str(tmp_path / "pr.png")
-        )
-    with pytest.raises(ImportError, match="Plotting needs matplotlib: pip install"):
-        plotting.plot_distance_cdf({"a": rng.random(5)}, str(tmp_path / "cdf.png"))
 
 
 @pytest.mark.tensorflow  # JPEG through libjpeg

@@ -1,4 +1,7 @@
-"""robustness_report on models whose predictions can be counted by hand."""
+"""robustness_report on models whose predictions can be counted by hand.
+
+Error tests match the argument and the value received, not the wording.
+"""
 
 import json
 import re
@@ -10,6 +13,9 @@ import pytest
 from keras_stability import evaluation
 from keras_stability import perturbations
 from keras_stability._seeds import StepSeed
+from keras_stability.evaluation import robustness
+
+TESTED = robustness
 
 
 def _pixel_classifier():
@@ -155,35 +161,12 @@ def test_dataset_input_equals_array_input(rng):
     assert from_dataset == pytest.approx(from_arrays)
 
 
-def test_mean_strongest_flip_rate_and_table():
-    report = {
-        "clean/top1": 0.9,
-        "jpeg@10/flip_rate": 0.4,
-        "jpeg@90/flip_rate": 0.0,
-        "thumbnail@0.25/flip_rate": 0.2,
-        "thumbnail@0.75/flip_rate": 0.1,
-        "crop@2/flip_rate": 0.0,
-        "crop@10/flip_rate": 0.3,
-        "noise@0.02/flip_rate": 0.05,
-        "noise@0.08/flip_rate": 0.1,
-    }
-    assert evaluation.mean_strongest_flip_rate(report) == pytest.approx(
-        (0.4 + 0.2 + 0.3 + 0.1) / 4
-    )
-    table = evaluation.format_report({"a": report, "b": report}, metrics=("flip_rate",))
-    lines = table.splitlines()
-    assert lines[0].split() == ["condition", "flip_rate:a", "flip_rate:b"]
-    assert any(line.split() == ["jpeg@10", "0.4000", "0.4000"] for line in lines)
-
-
 def test_errors(pixels):
     x, y = pixels
     model = _pixel_classifier()
-    with pytest.raises(
-        ValueError, match=r"`top_k` must hold ints >= 1. Received: top_k=\(0,\)"
-    ):
+    with pytest.raises(ValueError, match=r"`top_k`.*Received: top_k=\(0,\)"):
         evaluation.robustness_report(model, x, y, top_k=(0,), verbose=0)
-    with pytest.raises(ValueError, match="one label per image: 10 images, 3 labels"):
+    with pytest.raises(ValueError, match=r"`y`.*10 images, 3 labels"):
         evaluation.robustness_report(
             model, x, y[:3], distortions={"r@1": reverse}, verbose=0
         )
@@ -221,7 +204,7 @@ def test_batch_size_is_checked_before_any_work(pixels, batch_size):
     model = _CountingModel(_pixel_classifier())
     with pytest.raises(
         ValueError,
-        match=rf"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}$",
+        match=rf"`batch_size`.*Received: batch_size={batch_size!r}$",
     ):
         evaluation.robustness_report(
             model, x, y, distortions={"r@1": reverse}, batch_size=batch_size, verbose=0
@@ -235,7 +218,7 @@ def test_seed_is_checked_before_any_work(pixels, seed):
     model = _CountingModel(_pixel_classifier())
     with pytest.raises(
         ValueError,
-        match=r"^`seed` must be an int in \[0, 2147483647\]. Received: seed="
+        match=r"`seed`.*\[0, 2147483647\].*Received: seed="
         + re.escape(repr(seed))
         + "$",
     ):
@@ -250,7 +233,7 @@ def test_top_k_must_be_ints(pixels, top_k):
     x, y = pixels
     with pytest.raises(
         ValueError,
-        match=r"`top_k` must hold ints >= 1. Received: top_k=" + re.escape(repr(top_k)),
+        match=r"`top_k`.*Received: top_k=" + re.escape(repr(top_k)) + "$",
     ):
         evaluation.robustness_report(
             _pixel_classifier(), x, y, distortions={"r@1": reverse}, top_k=top_k
@@ -263,8 +246,8 @@ def test_top_k_beyond_the_classes_is_refused(pixels):
         model = _CountingModel(_pixel_classifier())  # 3 classes
         with pytest.raises(
             ValueError,
-            match=r"`top_k` must not exceed the model's number of classes \(3\). "
-            r"Received: top_k=" + re.escape(repr(top_k)),
+            match=r"`top_k`.*number of classes \(3\).*Received: top_k="
+            + re.escape(repr(top_k)),
         ):
             evaluation.robustness_report(
                 model, x, y, distortions={"r@1": reverse}, top_k=top_k, verbose=0
@@ -297,18 +280,15 @@ def test_distortions_are_checked_before_any_work(pixels):
     cases = [
         (
             {"x": 3},
-            r"`distortions\['x'\]` must be a layer or a callable.*"
-            r"Received: distortions\['x'\]=3",
+            r"`distortions\['x'\]`.*Received: distortions\['x'\]=3$",
         ),
         (
             {},
-            r"`distortions` must name at least one distortion. "
-            r"Received: distortions=\{\}",
+            r"`distortions`.*at least one.*Received: distortions=\{\}$",
         ),
         (
             [reverse],
-            r"`distortions` must be a dict name -> perturbation. "
-            r"Received: distortions=\[<function reverse",
+            r"`distortions`.*dict.*Received: distortions=\[<function reverse",
         ),
     ]
     for distortions, message in cases:
@@ -362,52 +342,8 @@ def test_non_numeric_severities_are_reported_but_not_plotted(pixels, tmp_path):
     ]
 
 
-def test_severity_table_sorts_numeric_severities():
-    report = {
-        "num_images": 4,
-        "clean/top1": 0.5,
-        "jpeg@90/kl": 0.1,
-        "jpeg@10/kl": 0.7,
-        "jpeg@1e1x/kl": 0.3,
-        "crop@2/flip_rate": 0.25,
-    }
-    assert evaluation.severity_table(report) == {
-        "jpeg": {"kl": [(10.0, 0.7), (90.0, 0.1)]},
-        "crop": {"flip_rate": [(2.0, 0.25)]},
-    }
-
-
-def test_mean_strongest_flip_rate_needs_a_severity():
-    for report in (
-        {"num_images": 3, "clean/top1": 1.0, "reverse/flip_rate": 0.5},
-        {"num_images": 3, "rot@15deg/flip_rate": 0.5, "jpeg@10/kl": 0.1},
-    ):
-        with pytest.raises(
-            ValueError,
-            match=r"^The report has no `family@severity/flip_rate` entries with a "
-            r"numeric severity\.$",
-        ):
-            evaluation.mean_strongest_flip_rate(report)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "default_distortions",
-        "feature_distances",
-        "format_report",
-        "near_duplicate_pr",
-        "negative_partners",
-        "precision_recall_curve",
-        "perturbation_code",
-        "robustness_report",
-        "suggest_perturbation",
-        "write_csv",
-        "write_report",
-    ],
-)
-def test_docstring_example_runs(name, run_example):
-    run_example(getattr(evaluation, name))
+def test_docstring_example_runs(public_function, run_example):
+    run_example(public_function)
 
 
 def test_the_largest_seed_is_taken(pixels):
@@ -483,20 +419,13 @@ class _FunctionModel:
         return self.function(np.asarray(images))
 
 
-def _message(text):
-    """An anchored regex matching `text` exactly."""
-    return "^" + re.escape(text) + "$"
-
-
 @pytest.mark.parametrize("from_logits", ["no", 1, 0, "True", 1.0])
 def test_from_logits_must_be_a_bool(pixels, from_logits):
     x, y = pixels
     model = _CountingModel(_pixel_classifier())
     with pytest.raises(
         ValueError,
-        match=_message(
-            f"`from_logits` must be a bool. Received: from_logits={from_logits!r}"
-        ),
+        match=r"`from_logits`.*Received: from_logits=" + re.escape(repr(from_logits)),
     ):
         evaluation.robustness_report(
             model, x, y, distortions={"r@1": reverse}, from_logits=from_logits
@@ -513,12 +442,9 @@ def test_from_logits_false_needs_probabilities():
     )
     with pytest.raises(
         ValueError,
-        match=_message(
-            "`from_logits=False` needs a model whose outputs are probabilities "
-            "(values in [0, 1], rows summing to 1 within 0.001). The first batch "
-            "has values in [0, 5] and a row summing to 8. Pass from_logits=True "
-            "for logits, or None to detect."
-        ),
+        # What was seen (the range of values, the worst row's sum) and the fix.
+        match=r"`from_logits=False`.*within 0\.001.*values in \[0, 5\].*summing "
+        r"to 8\..*from_logits=True",
     ):
         evaluation.robustness_report(
             logits_model, x, distortions={"r@1": reverse}, from_logits=False
@@ -562,86 +488,77 @@ def test_sixteen_bit_probabilities_get_a_wider_tolerance():
         )
 
 
-def test_a_model_needs_two_classes_and_one_row_per_image(pixels):
-    x, y = pixels
+def _one_output_model():
     inputs = keras.Input((1, 3, 1))
-    one_output = keras.Model(
-        inputs,
-        keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs)),
-    )
-    with pytest.raises(
-        ValueError,
-        match=_message(
-            "robustness_report needs a classifier whose output has shape "
-            "(batch, classes) with at least 2 classes. Received output shape "
-            "(4, 1) for batch 0 of the clean images."
-        ),
-    ):
-        evaluation.robustness_report(
-            one_output, x, y, distortions={"r@1": reverse}, batch_size=4, verbose=0
-        )
-    first_row = _FunctionModel(lambda images: np.full((1, 3), 1 / 3))
-    with pytest.raises(
-        ValueError,
-        match=_message(
-            "The model must return one row per image: 10 images in batch 0 of "
-            "the clean images, output shape (1, 3)."
-        ),
-    ):
-        evaluation.robustness_report(
-            first_row, x, y, distortions={"r@1": reverse}, verbose=0
-        )
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    return keras.Model(inputs, dense(keras.layers.Flatten()(inputs)))
 
 
-def test_non_finite_outputs_are_refused(pixels):
+@pytest.mark.parametrize(
+    "make_model, distortion, batch_size, message",
+    [
+        # Two classes at least, one row per image, finite values; the error
+        # says which call returned them.
+        (
+            _one_output_model,
+            reverse,
+            4,
+            r"\(batch, classes\).*Received output shape \(4, 1\) for batch 0 of "
+            r"the clean images",
+        ),
+        (
+            lambda: _FunctionModel(lambda images: np.full((1, 3), 1 / 3)),
+            reverse,
+            128,
+            r"one row per image: 10 images in batch 0.*output shape \(1, 3\)",
+        ),
+        (
+            lambda: _FunctionModel(lambda images: np.full((len(images), 3), np.nan)),
+            reverse,
+            4,
+            r"non-finite outputs \(12 NaN or inf values\) for batch 0 of the clean "
+            r"images",
+        ),
+        (
+            _pixel_classifier,
+            lambda images: images * np.nan,
+            128,
+            r"non-finite outputs \(30 NaN or inf values\) for batch 0 under "
+            r"`distortions\['d@1'\]`",
+        ),
+    ],
+    ids=["one_class", "one_row", "nan_clean", "nan_distorted"],
+)
+def test_bad_model_outputs_are_refused(
+    pixels, make_model, distortion, batch_size, message
+):
     x, y = pixels
-    nan_model = _FunctionModel(lambda images: np.full((len(images), 3), np.nan))
-    with pytest.raises(
-        ValueError,
-        match=_message(
-            "The model returned non-finite outputs (12 NaN or inf values) for "
-            "batch 0 of the clean images."
-        ),
-    ):
+    with pytest.raises(ValueError, match=message):
         evaluation.robustness_report(
-            nan_model, x, y, distortions={"r@1": reverse}, batch_size=4, verbose=0
-        )
-    with pytest.raises(
-        ValueError,
-        match=_message(
-            "The model returned non-finite outputs (30 NaN or inf values) for "
-            "batch 0 under `distortions['nan@1']`."
-        ),
-    ):
-        evaluation.robustness_report(
-            _pixel_classifier(),
+            make_model(),
             x,
             y,
-            distortions={"nan@1": lambda images: images * np.nan},
+            distortions={"d@1": distortion},
+            batch_size=batch_size,
             verbose=0,
         )
 
 
 def _label_cases(y):
+    """(labels, what the error must say, model calls before it)."""
     negative = y.copy()
     negative[4] = -1
     return [
-        (y + 10, f"`y` must be class indices in [0, 3) for the model's 3 classes. "
-         f"Received: y holding {int(y[0]) + 10}", 1),
-        (negative, "`y` must be class indices >= 0. Received: y holding -1", 0),
-        (y + 0.5, "`y` must be integer class indices. Received: y holding "
-         f"{float(y[0]) + 0.5!r}", 0),
-        (np.where(y == 1, np.nan, y.astype("float32")), "`y` must be integer class "
-         "indices. Received: y holding nan", 0),
-        (np.array(["a"] * 10), "`y` must be integer class indices. Received: y of "
-         "dtype <U1", 0),
-        (y == 1, "`y` must be integer class indices. Received: y of dtype bool", 0),
-        (np.eye(3)[y], "`y` must hold one class index per image, shape "
-         "(num_images,) or (num_images, 1); for one-hot labels pass their argmax. "
-         "Received: y of shape (10, 3)", 0),
-        (3, "`y` must hold one class index per image, shape (num_images,) or "
-         "(num_images, 1); for one-hot labels pass their argmax. Received: y of "
-         "shape ()", 0),
+        (y + 10, r"`y`.*\[0, 3\).*Received: y holding " + str(int(y[0]) + 10), 1),
+        (negative, r"`y`.*>= 0.*Received: y holding -1", 0),
+        (y + 0.5, r"`y`.*integer.*Received: y holding " + repr(float(y[0]) + 0.5), 0),
+        (np.where(y == 1, np.nan, y.astype("float32")), r"`y`.*integer.*Received: "
+         r"y holding nan", 0),
+        (np.array(["a"] * 10), r"`y`.*integer.*Received: y of dtype <U1", 0),
+        (y == 1, r"`y`.*integer.*Received: y of dtype bool", 0),
+        (np.eye(3)[y], r"`y`.*one class index per image.*argmax.*Received: y of "
+         r"shape \(10, 3\)", 0),
+        (3, r"`y`.*one class index per image.*Received: y of shape \(\)", 0),
     ]  # fmt: skip
 
 
@@ -649,7 +566,7 @@ def test_labels_must_be_class_indices(pixels):
     x, y = pixels
     for labels, message, calls in _label_cases(y):
         model = _CountingModel(_pixel_classifier())
-        with pytest.raises(ValueError, match=_message(message)):
+        with pytest.raises(ValueError, match=message):
             evaluation.robustness_report(
                 model, x, labels, distortions={"r@1": reverse}, verbose=0
             )
@@ -673,31 +590,26 @@ def test_labels_of_a_dataset_are_checked_per_batch(pixels):
     import tensorflow as tf
 
     x, y = pixels
-    one_hot = tf.data.Dataset.from_tensor_slices((x, np.eye(3)[y])).batch(4)
-    with pytest.raises(
-        ValueError,
-        match=_message(
-            "The labels that `x` yields must hold one class index per image, shape "
-            "(num_images,) or (num_images, 1); for one-hot labels pass their "
-            "argmax. Received: the labels of batch 0 of shape (4, 3)"
-        ),
-    ):
-        evaluation.robustness_report(
-            _pixel_classifier(), one_hot, distortions={"r@1": reverse}, verbose=0
-        )
     late = y.copy()
     late[9] = 3
-    out_of_range = tf.data.Dataset.from_tensor_slices((x, late)).batch(4)
-    with pytest.raises(
-        ValueError,
-        match=_message(
-            "The labels that `x` yields must be class indices in [0, 3) for the "
-            "model's 3 classes. Received: the labels of batch 2 holding 3"
+    cases = [
+        (
+            np.eye(3)[y],
+            r"labels that `x` yields.*argmax.*Received: the labels of batch 0 "
+            r"of shape \(4, 3\)",
         ),
-    ):
-        evaluation.robustness_report(
-            _pixel_classifier(), out_of_range, distortions={"r@1": reverse}, verbose=0
-        )
+        (
+            late,
+            r"labels that `x` yields.*\[0, 3\).*Received: the labels of batch 2 "
+            r"holding 3",
+        ),
+    ]
+    for labels, message in cases:
+        dataset = tf.data.Dataset.from_tensor_slices((x, labels)).batch(4)
+        with pytest.raises(ValueError, match=message):
+            evaluation.robustness_report(
+                _pixel_classifier(), dataset, distortions={"r@1": reverse}, verbose=0
+            )
 
 
 def test_crop_larger_than_the_images_is_refused_before_any_work(rng):
@@ -705,11 +617,8 @@ def test_crop_larger_than_the_images_is_refused_before_any_work(rng):
     model = _CountingModel(_linear_softmax((8, 8, 1), np.zeros((64, 3)), np.zeros(3)))
     with pytest.raises(
         ValueError,
-        match=_message(
-            "`distortions['crop@10']` cannot apply to images of shape (4, 8, 8, 1): "
-            "`max_offset` must be smaller than the image height and width. "
-            "Received: max_offset=10 for images of height=8 and width=8"
-        ),
+        match=r"`distortions\['crop@10'\]` cannot apply to images of shape "
+        r"\(4, 8, 8, 1\).*Received: max_offset=10",
     ):
         evaluation.robustness_report(model, x, verbose=0)  # the default suite
     assert model.calls == 0
@@ -723,19 +632,17 @@ def test_a_failing_distortion_is_named(pixels):
 
     with pytest.raises(
         ValueError,
-        match=_message("`distortions['boom@1']` failed on images of shape "
-                       "(10, 1, 3, 1): boom"),
-    ) as error:  # fmt: skip
+        match=r"`distortions\['boom@1'\]` failed on images of shape "
+        r"\(10, 1, 3, 1\): boom$",
+    ) as error:
         evaluation.robustness_report(
             _pixel_classifier(), x, y, distortions={"boom@1": boom}, verbose=0
         )
     assert str(error.value.__cause__) == "boom"
     with pytest.raises(
         ValueError,
-        match=re.escape(
-            "`distortions['list@1']` failed on images of shape (10, 1, 3, 1): "
-            "`distortion` must return tensors or arrays of images; it returned list."
-        ),
+        match=r"`distortions\['list@1'\]` failed on images of shape "
+        r"\(10, 1, 3, 1\):.*returned list",
     ):
         evaluation.robustness_report(
             _pixel_classifier(),
@@ -761,42 +668,16 @@ def test_a_crop_on_images_of_unknown_size_fails_naming_it(rng):
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
     with pytest.raises(
         ValueError,
-        match=_message(
-            "`distortions['crop@10']` failed on images of shape (6, 8, 8, 1): "
-            "`max_offset` must be smaller than the image height and width. "
-            "Received: max_offset=10 for images of height=8 and width=8"
-        ),
-    ):
+        match=r"`distortions\['crop@10'\]` failed on images of shape "
+        r"\(6, 8, 8, 1\):.*Received: max_offset=10 for images of height=8",
+    ) as error:
         evaluation.robustness_report(
             model,
             dataset,
             distortions={"crop@10": perturbations.RandomCropOffset(10)},
             verbose=0,
         )
-
-
-def test_format_report_errors():
-    report = {"num_images": 4, "clean/top1": 0.75}
-    cases = [
-        (
-            dict(reports=None),
-            "`reports` must be a report (a dict from `robustness_report`) or a "
-            "dict name -> report. Received: reports=None",
-        ),
-        (
-            dict(reports={"a": report, "b": 0.5}),
-            "`reports['b']` must be a report (a dict from `robustness_report`); a "
-            "single report must hold `num_images`. Received: reports['b']=0.5",
-        ),
-        (
-            dict(reports=report, metrics="top1"),
-            "`metrics` must be a list or tuple of metric names. "
-            "Received: metrics='top1'",
-        ),
-    ]
-    for kwargs, message in cases:
-        with pytest.raises(ValueError, match=_message(message)):
-            evaluation.format_report(**kwargs)
+    assert "\n" not in str(error.value)  # the gist of the traced error
 
 
 def test_images_outside_the_value_range_are_refused_before_any_work(rng):
@@ -846,107 +727,3 @@ def test_dataset_batches_outside_the_value_range_are_refused(rng):
     dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(6))).batch(3)
     with pytest.raises(ValueError, match=r"outside its value_range=\(0, 1\)"):
         evaluation.robustness_report(model, dataset, verbose=0)
-
-
-def _flip_report(flips):
-    """A report holding only the given `condition -> flip rate` entries."""
-    return {"clean/top1": 0.9, **{f"{c}/flip_rate": v for c, v in flips.items()}}
-
-
-def test_suggestion_weights_families_by_their_strongest_flip_rate():
-    report = _flip_report(
-        {
-            "jpeg@10": 0.04,
-            "jpeg@30": 0.03,
-            "jpeg@50": 0.01,
-            "jpeg@90": 0.0,
-            "thumbnail@0.25": 0.12,
-            "thumbnail@0.5": 0.05,
-            "thumbnail@0.75": 0.0,
-            "crop@2": 0.0,
-            "crop@5": 0.01,
-            "crop@10": 0.01,
-            "noise@0.02": 0.02,
-            "noise@0.04": 0.08,
-            "noise@0.08": 0.24,
-        }
-    )
-    layer = evaluation.suggest_perturbation(report, value_range=(0, 255))
-    assert isinstance(layer, perturbations.OneOf)
-    # Crops flip 1% at most: below the 2% threshold, left out. The weights
-    # are the strongest flip rates over their sum: 0.04, 0.12, 0.24 of 0.4.
-    jpeg, thumbnail, noise = layer.perturbations
-    assert layer.choice_weights == (0.1, 0.3, 0.6)
-    # Each family over the severities that flip at least 2%, strongest
-    # first: JPEG 10 and 30, thumbnails 0.25 and 0.5, noise 0.02 to 0.08.
-    assert isinstance(jpeg, perturbations.JpegCompression)
-    assert jpeg.quality == (10, 30) and jpeg.method == "dct"
-    assert isinstance(thumbnail, perturbations.ThumbnailResize)
-    assert thumbnail.scale == (0.25, 0.5)
-    assert isinstance(noise, perturbations.GaussianNoise)
-    assert noise.stddev == (0.02, 0.08)
-    assert {e.value_range for e in layer.perturbations} == {(0, 255)}
-    # A higher threshold keeps only the strongest severities.
-    strict = evaluation.suggest_perturbation(report, min_flip_rate=0.1)
-    assert [type(e).__name__ for e in strict.perturbations] == [
-        "ThumbnailResize",
-        "GaussianNoise",
-    ]
-    assert strict.perturbations[0].scale == 0.25
-    assert strict.perturbations[1].stddev == 0.08
-    assert strict.choice_weights == (0.33, 0.67)
-
-
-def test_suggestion_of_one_family_is_its_layer_and_crops_take_an_offset_range():
-    report = _flip_report({"crop@2": 0.05, "crop@5": 0.2, "crop@10": 0.5})
-    layer = evaluation.suggest_perturbation(report, jpeg_method="libjpeg")
-    assert isinstance(layer, perturbations.RandomCropOffset)
-    assert layer.max_offset == (2, 10)
-    # Unknown families of a custom suite are left out.
-    other = evaluation.suggest_perturbation({**report, "rotate@30/flip_rate": 0.9})
-    assert isinstance(other, perturbations.RandomCropOffset)
-    assert other.max_offset == (2, 10)
-
-
-def test_suggestion_errors():
-    with pytest.raises(ValueError, match=r"No family.*min_flip_rate=0.02.*noise"):
-        evaluation.suggest_perturbation(_flip_report({"noise@0.08": 0.01}))
-    with pytest.raises(ValueError, match="`min_flip_rate`.*Received: min_flip_rate=2"):
-        evaluation.suggest_perturbation(
-            _flip_report({"noise@0.08": 0.5}), min_flip_rate=2
-        )
-    with pytest.raises(ValueError, match="`report`.*Received: report="):
-        evaluation.suggest_perturbation([0.1])
-
-
-def test_perturbation_code_builds_the_same_layer():
-    layers = [
-        perturbations.GaussianNoise((0.01, 0.05), clip=True),
-        perturbations.JpegCompression((10, 50), method="dct", seed=3),
-        perturbations.ThumbnailResize(size=(8, 12), interpolation="nearest"),
-        perturbations.OneOf(
-            [perturbations.RandomCropOffset(3), perturbations.GaussianNoise()],
-            weights=[2, 1],
-        ),
-        perturbations.Compose([perturbations.GaussianNoise(0.1)], seed=7),
-    ]
-
-    def unnamed(layer):
-        config = layer.get_config()
-        del config["name"]
-        config["perturbations"] = [
-            unnamed(e) for e in getattr(layer, "perturbations", [])
-        ]
-        return config
-
-    for layer in layers:
-        code = evaluation.perturbation_code(layer)
-        rebuilt = eval(code, {"perturbations": perturbations})
-        assert unnamed(rebuilt) == unnamed(layer), code
-    # Defaults are left out.
-    assert (
-        evaluation.perturbation_code(perturbations.GaussianNoise())
-        == "perturbations.GaussianNoise()"
-    )
-    with pytest.raises(ValueError, match="`perturbation`.*Received: perturbation="):
-        evaluation.perturbation_code(keras.layers.GaussianNoise(0.1))

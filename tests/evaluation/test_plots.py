@@ -1,10 +1,13 @@
-"""Tests for plotting.py: what each plot draws, read back from the saved figure.
+"""The plots: what each draws, read back from the saved figure.
 
 Each plotting function writes a PNG and returns its path; a fixture records
 the `Figure` that is saved so that the tests can compare its lines, error
 bars and legend with values worked out in the test. The documented examples
-are run too.
+are run too, through `keras_stability.plotting`, the path they document.
 """
+
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -34,16 +37,27 @@ def saved_figures(monkeypatch):
 
 
 def _only_figure(figures, path):
-    """The one saved figure, after checking the PNG exists and was closed."""
+    """The one saved figure, after checking the PNG exists and pyplot never
+    held the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     assert len(figures) == 1
     figure = figures[0]
-    # Closed after saving, so that a loop of plots does not pile up figures.
-    assert not plt.fignum_exists(figure.number)
+    # Drawn on its own Agg canvas, so a loop of plots piles up no figures.
+    assert isinstance(figure.canvas, FigureCanvasAgg)
+    assert all(plt.figure(number) is not figure for number in plt.get_fignums())
     with open(path, "rb") as f:
         assert f.read(8) == PNG_MAGIC
     return figure
+
+
+def _titled_axes(figures, path, returned):
+    """The saved figure's one axes, after checking the path and the title."""
+    assert returned == path
+    (ax,) = _only_figure(figures, path).axes
+    assert ax.get_title() == "JPEG-50"
+    return ax
 
 
 def _legend_texts(ax):
@@ -73,6 +87,29 @@ def _dotted(ax):
 @pytest.mark.parametrize("name", plotting.__all__)
 def test_docstring_example_runs(name, run_example):
     run_example(getattr(plotting, name))
+
+
+def test_plots_leave_matplotlib_global_state_alone(tmp_path, rng):
+    # The user's backend (here PDF) and pyplot's figures, current one
+    # included, are as they were after each plot.
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("pdf")
+    try:
+        mine = plt.figure()
+        plotting.plot_robustness({"model": BASELINE}, str(tmp_path / "r.png"))
+        plotting.plot_precision_recall(
+            {"model": _result(rng, 1.0)}, str(tmp_path / "pr.png")
+        )
+        plotting.plot_distance_cdf({"model": rng.random(9)}, str(tmp_path / "c.png"))
+        assert matplotlib.get_backend() == "pdf"
+        assert plt.get_fignums() == [mine.number]
+        assert plt.gcf() is mine
+    finally:
+        plt.close("all")
+        matplotlib.use(previous)
 
 
 # plot_robustness
@@ -269,11 +306,11 @@ def test_distance_cdf_is_the_empirical_cdf(tmp_path, saved_figures, rng):
         "stability": 0.5 * rng.random(40),
     }
     path = str(tmp_path / "cdf.png")
-    returned = plotting.plot_distance_cdf(distances, path, title="JPEG-50")
-    assert returned == path
-    figure = _only_figure(saved_figures, path)
-    (ax,) = figure.axes
-    assert ax.get_title() == "JPEG-50"
+    ax = _titled_axes(
+        saved_figures,
+        path,
+        plotting.plot_distance_cdf(distances, path, title="JPEG-50"),
+    )
     assert len(ax.lines) == 2
     for line, (label, values) in zip(ax.lines, distances.items(), strict=True):
         assert line.get_drawstyle() == "steps-post"
@@ -339,11 +376,11 @@ def test_precision_recall_draws_precision_over_each_recall_step(
         "stabilized": _pr_result(*fixed),
     }
     path = str(tmp_path / "pr.png")
-    returned = plotting.plot_precision_recall(curves, path, title="JPEG-50")
-    assert returned == path
-    figure = _only_figure(saved_figures, path)
-    (ax,) = figure.axes
-    assert ax.get_title() == "JPEG-50"
+    ax = _titled_axes(
+        saved_figures,
+        path,
+        plotting.plot_precision_recall(curves, path, title="JPEG-50"),
+    )
     curve_lines = [line for line in ax.lines if line.get_linestyle() != ":"]
     # Two thin lines for the two seeds of the baseline, one thick one.
     assert [line.get_linewidth() for line in curve_lines] == [1.0, 1.0, 2.0]
@@ -377,3 +414,59 @@ def test_precision_recall_draws_precision_over_each_recall_step(
     dotted = _dotted(ax)
     assert [_colour(line) for line in dotted] == [colours[0], colours[2]]
     np.testing.assert_allclose([line.get_ydata()[0] for line in dotted], shares)
+
+
+# Errors, PNG files and the optional dependency.
+
+
+def _result(rng, shift):
+    """A near-duplicate result whose positives sit `shift` closer."""
+    distances = np.r_[rng.random(50) * shift, rng.random(50) + 0.3]
+    return _pr_result(distances, np.arange(100) < 50)
+
+
+def test_plots_are_written(tmp_path, rng):
+    curves = {
+        "baseline": [_result(rng, 1.0), _result(rng, 1.2)],
+        "stabilized": _result(rng, 0.5),
+    }
+    path = plotting.plot_precision_recall(
+        curves, str(tmp_path / "pr.png"), title="JPEG-50"
+    )
+    assert path == str(tmp_path / "pr.png")
+    assert os.path.getsize(path) > 10_000
+    cdf = plotting.plot_distance_cdf(
+        {"baseline": rng.random(100), "stabilized": rng.random(100) * 0.5},
+        str(tmp_path / "cdf.png"),
+    )
+    assert os.path.getsize(cdf) > 10_000
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_errors(tmp_path, rng):
+    with pytest.raises(ValueError, match=r"`curves`.*Received: curves=\{\}$"):
+        plotting.plot_precision_recall({}, str(tmp_path / "x.png"))
+    with pytest.raises(ValueError, match=r"`distances`.*Received: distances=None$"):
+        plotting.plot_distance_cdf(None, str(tmp_path / "x.png"))
+    with pytest.raises(
+        ValueError,
+        match=r"`distances\['a'\]`.*1-D.*Received: distances\['a'\] of shape \(2, 2\)",
+    ):
+        plotting.plot_distance_cdf({"a": np.zeros((2, 2))}, str(tmp_path / "x.png"))
+    with pytest.raises(
+        ValueError, match=r"`curves\['a'\]`.*Received: curves\['a'\]=\[\]"
+    ):
+        plotting.plot_precision_recall({"a": []}, str(tmp_path / "x.png"))
+
+
+def test_plots_need_matplotlib(tmp_path, monkeypatch, rng):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match="Plotting needs matplotlib: pip install"):
+        plotting.plot_precision_recall(
+            {"a": _result(rng, 1.0)}, str(tmp_path / "pr.png")
+        )
+    with pytest.raises(ImportError, match="Plotting needs matplotlib: pip install"):
+        plotting.plot_distance_cdf({"a": rng.random(5)}, str(tmp_path / "cdf.png"))
+    with pytest.raises(ImportError, match="Plotting needs matplotlib: pip install"):
+        plotting.plot_robustness({"a": BASELINE}, str(tmp_path / "r.png"))

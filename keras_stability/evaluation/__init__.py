@@ -1,0 +1,58 @@
+"""How stable a model is, measured the ways the paper measures it.
+
+One module a topic:
+
+- `families`: the distortion families (JPEG, thumbnails, crops, noise), the
+  default suite and `family@severity` names;
+- `distort`: running a distortion on a batch with a seed;
+- `robustness`: `robustness_report`, accuracy, flip rate and KL of a
+  classifier under distortions;
+- `reports`: summaries and files of those reports;
+- `suggest`: a training perturbation aimed at what flips a model;
+- `near_duplicates`: the near-duplicate ranking evaluation of embeddings;
+- `plots`: the figures (also under `keras_stability.plotting`).
+"""
+
+from keras_stability.evaluation.distort import distort_batch
+from keras_stability.evaluation.families import CROP_OFFSETS
+from keras_stability.evaluation.families import JPEG_QUALITIES
+from keras_stability.evaluation.families import NOISE_STDDEVS
+from keras_stability.evaluation.families import THUMBNAIL_SCALES
+from keras_stability.evaluation.families import default_distortions
+from keras_stability.evaluation.families import severity_table
+from keras_stability.evaluation.near_duplicates import RECALL_LEVELS
+from keras_stability.evaluation.near_duplicates import feature_distances
+from keras_stability.evaluation.near_duplicates import near_duplicate_pr
+from keras_stability.evaluation.near_duplicates import negative_partners
+from keras_stability.evaluation.near_duplicates import precision_recall_curve
+from keras_stability.evaluation.reports import format_report
+from keras_stability.evaluation.reports import mean_strongest_flip_rate
+from keras_stability.evaluation.reports import write_csv
+from keras_stability.evaluation.reports import write_report
+from keras_stability.evaluation.robustness import robustness_report
+from keras_stability.evaluation.suggest import SUGGESTABLE_FAMILIES
+from keras_stability.evaluation.suggest import perturbation_code
+from keras_stability.evaluation.suggest import suggest_perturbation
+
+__all__ = [
+    "CROP_OFFSETS",
+    "JPEG_QUALITIES",
+    "NOISE_STDDEVS",
+    "RECALL_LEVELS",
+    "SUGGESTABLE_FAMILIES",
+    "THUMBNAIL_SCALES",
+    "default_distortions",
+    "distort_batch",
+    "feature_distances",
+    "format_report",
+    "mean_strongest_flip_rate",
+    "near_duplicate_pr",
+    "negative_partners",
+    "precision_recall_curve",
+    "perturbation_code",
+    "robustness_report",
+    "severity_table",
+    "suggest_perturbation",
+    "write_csv",
+    "write_report",
+]
