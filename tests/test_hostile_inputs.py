@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from keras_stability import StabilityModel
-from keras_stability import evaluation
 from keras_stability import perturbations as p
 
 
@@ -135,28 +134,6 @@ def _bad_inputs():
             ValueError,
             r"`max_offset` must be smaller than the image height and width\. "
             r"Received: max_offset=10 for images of height=8 and width=8",
-        ),
-        (
-            "report on a non-classifier",
-            lambda: evaluation.robustness_report(
-                keras.Model(*_classifier()[:1] * 2),
-                _images(),
-                distortions={"a@1": _shrink},
-                verbose=0,
-            ),
-            ValueError,
-            r"output has shape \(batch, classes\)",
-        ),
-        (
-            "report with no images",
-            lambda: evaluation.robustness_report(
-                keras.Model(*_classifier()),
-                _images()[:0],
-                distortions={"n@1": p.GaussianNoise(0.1)},
-                verbose=0,
-            ),
-            ValueError,
-            r"received no images",
         ),
     ]
 
