@@ -309,6 +309,10 @@ def test_all_lists_the_public_classes():
             "check_fits",
             "check_perturbation",
             "default_perturbation",
+            "CLEAN_KEY",
+            "PERTURBED_KEY",
+            "split_perturbed_copy",
+            "with_perturbed_copy",
             *(cls.__name__ for cls in CLASSES),
         ]
     )
