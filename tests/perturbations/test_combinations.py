@@ -80,11 +80,10 @@ def test_compose_serializes_registered_functions(images):
 
 @pytest.mark.parametrize("cls", [Compose, OneOf])
 def test_combination_takes_no_value_range(cls):
-    message = (
-        f"`{cls.__name__}` takes no `value_range`: each element has its own, so "
-        "give it to the elements. Received: value_range=(0, 255)"
-    )
+    message = f"`{cls.__name__}` takes no `value_range`"
     with pytest.raises(ValueError, match=re.escape(message)):
+        cls([GaussianNoise(value_range=(0, 255))], value_range=(0, 255))
+    with pytest.raises(ValueError, match=re.escape("Received: value_range=(0, 255)")):
         cls([GaussianNoise(value_range=(0, 255))], value_range=(0, 255))
     # Configs as saved have none, and load as before.
     layer = cls([GaussianNoise(0.1, value_range=(0, 255))], seed=2, name="mix")
@@ -178,17 +177,15 @@ def test_one_of_compiles_with_xla(rng):
     [
         (
             [1],
-            "`weights` must be a list with one entry per perturbation (2). "
             "Received: weights=[1]",
         ),
         ((1, 2, 3), "Received: weights=(1, 2, 3)"),
-        ([1, -1], "`weights` must be non-negative numbers. Received: weights=[1, -1]"),
+        ([1, -1], "Received: weights=[1, -1]"),
         ([1, float("nan")], "`weights` must be non-negative numbers."),
         ([1, "2"], "`weights` must be non-negative numbers."),
-        ([0, 0], "`weights` must have a positive sum. Received: weights=[0, 0]"),
+        ([0, 0], "Received: weights=[0, 0]"),
         (
             np.ones((1, 2)),
-            "`weights` must be a list with one entry per perturbation (2). "
             "Received: weights=array([[1., 1.]])",
         ),
     ],

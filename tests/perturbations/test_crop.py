@@ -125,15 +125,14 @@ def test_crop_offset_too_large_for_the_image():
     [
         (
             {"max_offset": -1},
-            "`max_offset` must be an int >= 0. Received: max_offset=-1",
+            "Received: max_offset=-1",
         ),
         (
             {"max_offset": 2.0},
-            "`max_offset` must be an int >= 0. Received: max_offset=2.0",
+            "Received: max_offset=2.0",
         ),
         (
             {"interpolation": "bicubic"},
-            "`interpolation` must be one of ('bilinear', 'nearest'). "
             "Received: interpolation='bicubic'",
         ),
     ],
@@ -230,14 +229,12 @@ def test_crop_offset_range_budgets_and_corners_are_uniform():
     [
         (
             (3, 1),
-            "`max_offset` must be a number or a pair (a, b) of numbers with "
-            "a <= b. Received: max_offset=(3, 1)",
+            "Received: max_offset=(3, 1)",
         ),
         ((2,), "Received: max_offset=(2,)"),
         ((1, 2, 3), "Received: max_offset=(1, 2, 3)"),
         (
             (1.0, 2),
-            "`max_offset` must be a pair (a, b) of ints >= 0 with a <= b. "
             "Received: max_offset=(1.0, 2)",
         ),
         ((-1, 2), "Received: max_offset=(-1, 2)"),
@@ -254,8 +251,7 @@ def test_crop_offset_range_validation(max_offset, message):
 def test_crop_offset_range_too_large_for_the_image(shape):
     layer = RandomCropOffset((2, 8))
     message = (
-        "The upper end of `max_offset` must be smaller than the image height "
-        f"and width. Received: max_offset=(2, 8) for images of height={shape[-3]} "
+        f"Received: max_offset=(2, 8) for images of height={shape[-3]} "
         f"and width={shape[-2]}"
     )
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from keras_stability import StabilityModel
-from keras_stability import data
 from keras_stability import perturbations
 
 
@@ -47,7 +46,7 @@ def test_pipeline_copies_train_like_in_step_perturbation(small_dataset):
     in_step = _model(perturbations.ThumbnailResize(scale=0.5))
     piped = _model(_NeverCalled())
     in_step.fit(small_dataset, epochs=2, shuffle=False, verbose=0)
-    copies = data.with_perturbed_copy(
+    copies = perturbations.with_perturbed_copy(
         small_dataset, perturbations.ThumbnailResize(scale=0.5)
     )
     history = piped.fit(copies, epochs=2, shuffle=False, verbose=0)
@@ -61,20 +60,22 @@ def test_pipeline_copies_train_like_in_step_perturbation(small_dataset):
     np.testing.assert_array_equal(piped.perturbation_seed.numpy(), [7, 0])
     # The forward pass and predict see only the clean batch.
     batch = next(iter(copies))[0]
-    np.testing.assert_allclose(piped(batch), piped(batch[data.CLEAN_KEY]), atol=0)
+    np.testing.assert_allclose(
+        piped(batch), piped(batch[perturbations.CLEAN_KEY]), atol=0
+    )
 
 
 @pytest.mark.tensorflow
 def test_pipeline_copies_are_fresh_each_epoch_and_repeatable(small_dataset):
     noise = perturbations.GaussianNoise(0.1)
-    copies = data.with_perturbed_copy(small_dataset, noise, seed=5)
-    first = [b[0][data.PERTURBED_KEY].numpy() for b in copies]
-    second = [b[0][data.PERTURBED_KEY].numpy() for b in copies]
+    copies = perturbations.with_perturbed_copy(small_dataset, noise, seed=5)
+    first = [b[0][perturbations.PERTURBED_KEY].numpy() for b in copies]
+    second = [b[0][perturbations.PERTURBED_KEY].numpy() for b in copies]
     again = [
-        b[0][data.PERTURBED_KEY].numpy()
-        for b in data.with_perturbed_copy(small_dataset, noise, seed=5)
+        b[0][perturbations.PERTURBED_KEY].numpy()
+        for b in perturbations.with_perturbed_copy(small_dataset, noise, seed=5)
     ]
-    clean = [b[0][data.CLEAN_KEY].numpy() for b in copies]
+    clean = [b[0][perturbations.CLEAN_KEY].numpy() for b in copies]
     assert not np.allclose(first[0], second[0])  # a new draw each epoch
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)  # the same run to run
@@ -92,19 +93,24 @@ def test_pipeline_copy_k_is_drawn_from_the_seed_and_draw_k(small_dataset):
     for seed in (5, 6):
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         batches = tf.data.Dataset.zip((small_dataset, draws))
-        copies = data.with_perturbed_copy(small_dataset, noise, seed=seed)
+        copies = perturbations.with_perturbed_copy(small_dataset, noise, seed=seed)
         for ((x, _), draw), (pair, _) in zip(batches, copies, strict=True):
             expected = noise(
                 x, seed=StepSeed(tf.stack([tf.constant(seed, tf.int64), draw]))
             )
             np.testing.assert_array_equal(
-                pair[data.PERTURBED_KEY].numpy(), expected.numpy()
+                pair[perturbations.PERTURBED_KEY].numpy(), expected.numpy()
             )
     five, six = (
-        next(iter(data.with_perturbed_copy(small_dataset, noise, seed=s)))[0]
+        next(iter(perturbations.with_perturbed_copy(small_dataset, noise, seed=s)))[0]
         for s in (5, 6)
     )
-    assert np.abs(five[data.PERTURBED_KEY] - six[data.PERTURBED_KEY]).min() > 0
+    assert (
+        np.abs(
+            five[perturbations.PERTURBED_KEY] - six[perturbations.PERTURBED_KEY]
+        ).min()
+        > 0
+    )
 
 
 @pytest.mark.tensorflow
@@ -114,7 +120,7 @@ def test_pipeline_refuses_a_copy_of_another_shape(small_dataset):
         ValueError,
         match=re.escape("[(None, 8, 8, 1)] into [(None, 4, 4, 1)]"),
     ):
-        data.with_perturbed_copy(small_dataset, lambda x: x[:, ::2, ::2, :])
+        perturbations.with_perturbed_copy(small_dataset, lambda x: x[:, ::2, ::2, :])
 
 
 @pytest.mark.tensorflow
@@ -124,32 +130,32 @@ def test_pipeline_keeps_labels_and_weights(rng):
     x = rng.random((6, 8, 8, 1)).astype("float32")
     y, w = np.arange(6), np.linspace(0, 1, 6).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(3)
-    out = list(data.with_perturbed_copy(dataset, lambda t: t * 0.5))
+    out = list(perturbations.with_perturbed_copy(dataset, lambda t: t * 0.5))
     assert len(out) == 2 and len(out[0]) == 3
     np.testing.assert_array_equal(out[1][1], y[3:])
     np.testing.assert_array_equal(out[1][2], w[3:])
-    np.testing.assert_allclose(out[0][0][data.PERTURBED_KEY], x[:3] * 0.5)
+    np.testing.assert_allclose(out[0][0][perturbations.PERTURBED_KEY], x[:3] * 0.5)
 
 
 @pytest.mark.tensorflow
 def test_split_perturbed_copy_and_errors(small_dataset):
     x = np.zeros((2, 3))
-    assert data.split_perturbed_copy(x) == (x, None)
-    assert data.split_perturbed_copy({data.CLEAN_KEY: 1, data.PERTURBED_KEY: 2}) == (
+    assert perturbations.split_perturbed_copy(x) == (x, None)
+    assert perturbations.split_perturbed_copy(
+        {perturbations.CLEAN_KEY: 1, perturbations.PERTURBED_KEY: 2}
+    ) == (
         1,
         2,
     )
-    assert data.split_perturbed_copy({"image": 1})[1] is None
+    assert perturbations.split_perturbed_copy({"image": 1})[1] is None
     for seed in ("a", -1, 2**31, 1.0):
         with pytest.raises(
             ValueError,
-            match=rf"^`seed` must be an int in \[0, 2147483647\]\. Received: seed={re.escape(repr(seed))}$",
+            match=re.escape(f"Received: seed={seed!r}"),
         ):
-            data.with_perturbed_copy(small_dataset, lambda t: t, seed=seed)
-    with pytest.raises(
-        ValueError, match=r"`perturbation` must be a layer or a callable"
-    ):
-        data.with_perturbed_copy(small_dataset, 3)
+            perturbations.with_perturbed_copy(small_dataset, lambda t: t, seed=seed)
+    with pytest.raises(ValueError, match=re.escape("Received: perturbation=3")):
+        perturbations.with_perturbed_copy(small_dataset, 3)
 
 
 @pytest.mark.tensorflow
@@ -157,10 +163,11 @@ def test_split_perturbed_copy_and_errors(small_dataset):
 def test_with_perturbed_copy_num_parallel_calls_errors(small_dataset, calls):
     with pytest.raises(
         ValueError,
-        match=r"`num_parallel_calls` must be None, tf.data.AUTOTUNE or an int >= 1. "
-        rf"Received: num_parallel_calls={calls!r}",
+        match=re.escape(f"Received: num_parallel_calls={calls!r}"),
     ):
-        data.with_perturbed_copy(small_dataset, lambda t: t, num_parallel_calls=calls)
+        perturbations.with_perturbed_copy(
+            small_dataset, lambda t: t, num_parallel_calls=calls
+        )
 
 
 @pytest.mark.tensorflow
@@ -169,10 +176,10 @@ def test_with_perturbed_copy_num_parallel_calls_values(small_dataset):
 
     expected = [b[0].numpy() * 0.5 for b in small_dataset]
     for calls in (None, tf.data.AUTOTUNE, 1, 3):
-        copies = data.with_perturbed_copy(
+        copies = perturbations.with_perturbed_copy(
             small_dataset, lambda t: t * 0.5, num_parallel_calls=calls
         )
-        got = [b[0][data.PERTURBED_KEY].numpy() for b in copies]
+        got = [b[0][perturbations.PERTURBED_KEY].numpy() for b in copies]
         for a, b in zip(got, expected, strict=True):
             np.testing.assert_array_equal(a, b)
 

@@ -125,11 +125,7 @@ def test_thumbnail_interpolation_and_antialias_change_the_output(rng):
 )
 def test_thumbnail_larger_than_the_image_is_an_error(size, shape):
     layer = ThumbnailResize(size=size)
-    message = (
-        "`size` must not be larger than the image in either dimension (a "
-        f"thumbnail shrinks it). Received: size={size!r} for images of "
-        "height=16 and width=20"
-    )
+    message = f"Received: size={size!r} for images of height=16 and width=20"
     with pytest.raises(ValueError, match=re.escape(message)):
         layer(np.zeros(shape, "float32"))
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -158,15 +154,15 @@ def test_thumbnail_is_deterministic(images):
     "kwargs, message",
     [
         ({"size": 8, "scale": 0.5}, "Give either `size` or `scale`, not both."),
-        ({"scale": 0}, "`scale` must be in (0, 1]. Received: scale=0"),
-        ({"scale": 1.5}, "`scale` must be in (0, 1]. Received: scale=1.5"),
-        ({"scale": -0.5}, "`scale` must be in (0, 1]. Received: scale=-0.5"),
+        ({"scale": 0}, "Received: scale=0"),
+        ({"scale": 1.5}, "Received: scale=1.5"),
+        ({"scale": -0.5}, "Received: scale=-0.5"),
         ({"size": 0}, "`size` must be an int >= 1 or a pair"),
         ({"size": (3,)}, "Received: size=(3,)"),
         ({"size": (2, 0)}, "Received: size=(2, 0)"),
         ({"size": 2.5}, "Received: size=2.5"),
         ({"interpolation": "cubic"}, "Received: interpolation='cubic'"),
-        ({"antialias": "yes"}, "`antialias` must be a bool. Received: antialias='yes'"),
+        ({"antialias": "yes"}, "Received: antialias='yes'"),
     ],
 )
 def test_thumbnail_validation(kwargs, message):
@@ -247,7 +243,6 @@ def test_thumbnail_scale_range_of_the_full_size_is_the_identity(rng):
     [
         (
             {"scale": (0.8, 0.2)},
-            "`scale` must be a number or a pair (a, b) of numbers with a <= b. "
             "Received: scale=(0.8, 0.2)",
         ),
         ({"scale": (0.5,)}, "Received: scale=(0.5,)"),
@@ -256,15 +251,12 @@ def test_thumbnail_scale_range_of_the_full_size_is_the_identity(rng):
         ({"scale": (True, 0.5)}, "Received: scale=(True, 0.5)"),
         (
             {"scale": (0, 0.5)},
-            "`scale` must be a pair (a, b) of numbers in (0, 1] with a <= b. "
             "Received: scale=(0, 0.5)",
         ),
         ({"scale": [0.5, 1.5]}, "Received: scale=[0.5, 1.5]"),
         (
             {"scale": (0.2, 0.5), "antialias": True},
-            "A `scale` range resamples with interpolation 'bilinear' or 'nearest' "
-            "and antialias=False. Received: scale=(0.2, 0.5), "
-            "interpolation='bilinear', antialias=True",
+            "Received: scale=(0.2, 0.5), interpolation='bilinear', antialias=True",
         ),
         (
             {"scale": (0.2, 0.5), "interpolation": "bicubic"},
@@ -284,10 +276,7 @@ def test_thumbnail_scale_range_validation(kwargs, message):
 def test_thumbnail_size_of_a_scale_range_is_an_error():
     with pytest.raises(
         ValueError,
-        match=re.escape(
-            "With a `scale` range every image gets its own thumbnail size, from "
-            "(4, 6) to (10, 15) here. Received: scale=(0.2, 0.5)"
-        ),
+        match=r"from \(4, 6\) to \(10, 15\) here\. Received: scale=\(0\.2, 0\.5\)",
     ):
         ThumbnailResize(scale=(0.2, 0.5)).thumbnail_size(20, 30)
 
