@@ -262,24 +262,19 @@ def test_iterate_batches_errors():
         data.iterate_batches(images, y=[0, 1, 2, 3])
 
 
-@pytest.fixture
-def small_dataset(rng):
+@pytest.mark.tensorflow
+def test_iterate_batches_dataset_takes_no_labels():
     import tensorflow as tf
 
-    x = rng.random((24, 8, 8, 1)).astype("float32")
-    y = rng.integers(0, 3, 24)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-
-
-@pytest.mark.tensorflow
-def test_iterate_batches_dataset_takes_no_labels(small_dataset):
+    images, labels = np.zeros((24, 8, 8, 1), "float32"), np.zeros(24, "int64")
+    labelled = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
     with pytest.raises(
         ValueError,
         match=r"`y` must be None when `data` is a dataset that yields labels\.",
     ):
-        data.iterate_batches(small_dataset, y=np.zeros(24))
+        data.iterate_batches(labelled, y=np.zeros(24))
     with pytest.raises(ValueError, match=r"Received: batch_size=0$"):
-        data.iterate_batches(small_dataset, batch_size=0)
+        data.iterate_batches(labelled, batch_size=0)
 
 
 @pytest.mark.parametrize(

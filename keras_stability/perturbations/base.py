@@ -111,6 +111,10 @@ class Perturbation(keras.layers.Layer):
     images = np.zeros((2, 4, 4, 1), dtype="float32")
     assert np.all(keras.ops.convert_to_numpy(Invert()(images)) == 1.0)
     ```
+
+    Reference:
+        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
+          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
     """
 
     def __init__(self, value_range=(0, 1), seed=None, **kwargs):

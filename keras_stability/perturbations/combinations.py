@@ -143,10 +143,6 @@ class Compose(_Combination):
     images = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
     assert np.asarray(layer(images)).shape == (2, 32, 32, 3)
     ```
-
-    Reference:
-        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
-          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
     """
 
     def input_value_ranges(self):
@@ -191,7 +187,8 @@ class OneOf(_Combination):
             `choice_weights`, since `Layer.weights` lists a layer's
             variables. Defaults to `None` (uniform).
         seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
-            generator. Defaults to `None`.
+            generator, which picks the element of each image (and, as in
+            `Compose`, drives the elements). Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Returns:

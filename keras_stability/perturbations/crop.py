@@ -98,7 +98,8 @@ class RandomCropOffset(Perturbation):
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
         seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
-            generator. Defaults to `None`.
+            generator, which draws the corners (and the per-image offset
+            budgets). Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Returns:
@@ -118,8 +119,8 @@ class RandomCropOffset(Perturbation):
     ```
 
     Reference:
-        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
-          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+        - Zheng et al., CVPR 2016: the "crop-o" distortion
+          (the paper is linked on `Perturbation`).
     """
 
     def __init__(

@@ -134,8 +134,8 @@ class JpegCompression(Perturbation):
     ```
 
     Reference:
-        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
-          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+        - Zheng et al., CVPR 2016: the "JPEG-q" distortion
+          (the paper is linked on `Perturbation`).
     """
 
     def __init__(

@@ -69,7 +69,8 @@ class GaussianNoise(Perturbation):
         value_range: pair `(low, high)`, the range of the pixel values.
             Defaults to `(0, 1)`.
         seed: int in `[0, 2**31 - 1]` or `None`, seed of the layer's own
-            generator. Defaults to `None`.
+            generator, which draws the noise (and the per-image standard
+            deviations). Defaults to `None`.
         **kwargs: Passed to `keras.layers.Layer`.
 
     Returns:
@@ -89,8 +90,8 @@ class GaussianNoise(Perturbation):
     ```
 
     Reference:
-        - [Zheng et al., "Improving the Robustness of Deep Neural Networks via
-          Stability Training", CVPR 2016](https://arxiv.org/abs/1604.04326)
+        - Zheng et al., CVPR 2016: its training perturbation (the paper
+          is linked on `Perturbation`).
     """
 
     def __init__(

@@ -5,6 +5,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_stability._seeds import StepSeed
 from keras_stability.perturbations import GaussianNoise
@@ -14,10 +15,6 @@ from keras_stability.perturbations import check_fits
 from keras_stability.perturbations import check_perturbation
 
 PAIR = np.array([3, 5])
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 @pytest.mark.parametrize("value", [3, None, "noise", GaussianNoise])

@@ -6,11 +6,7 @@ import re
 import keras
 import numpy as np
 import pytest
-
-try:
-    import tensorflow as tf
-except ImportError:  # the JAX and PyTorch venvs: tests that need it are skipped
-    tf = None
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_stability._seeds import StepSeed
 from keras_stability.perturbations import Compose
@@ -20,11 +16,6 @@ from keras_stability.perturbations import RandomCropOffset
 from keras_stability.perturbations import ThumbnailResize
 
 PAIR = np.array([3, 5])
-TF_ONLY = pytest.mark.tensorflow  # libjpeg, tf.data, tf.function, tf.image
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 def _as_json(config):
@@ -59,8 +50,10 @@ def test_compose_seed_drives_unseeded_elements(images):
     np.testing.assert_array_equal(to_numpy(make()(images)), to_numpy(make()(images)))
 
 
-@TF_ONLY
+@pytest.mark.tensorflow
 def test_compose_training_false_runs_nothing(images):
+    import tensorflow as tf
+
     def fail(x):
         raise AssertionError("must not run")
 
@@ -163,8 +156,10 @@ def test_one_of_with_one_element_is_that_element(images):
     np.testing.assert_array_equal(to_numpy(layer(images)), images + 30)
 
 
-@TF_ONLY
+@pytest.mark.tensorflow
 def test_one_of_compiles_with_xla(rng):
+    import tensorflow as tf
+
     images = rng.random((64, 4, 4, 1)).astype("float32")
     layer = OneOf([_offsets(0), _offsets(1)], weights=[1, 1])
     compiled = tf.function(lambda x: layer(x, seed=StepSeed(PAIR)), jit_compile=True)
@@ -208,6 +203,8 @@ def test_one_of_weights_of_any_scale_pick_evenly(weights):
     assert layer.choice_weights == (float(weights[0]), float(weights[1]))
 
 
-@pytest.mark.parametrize("cls", [pytest.param(Compose, marks=TF_ONLY), OneOf])
+@pytest.mark.parametrize(
+    "cls", [pytest.param(Compose, marks=pytest.mark.tensorflow), OneOf]
+)
 def test_docstring_example_runs(cls, run_example):
     run_example(cls)

@@ -5,21 +5,12 @@ import re
 import keras
 import numpy as np
 import pytest
-
-try:
-    import tensorflow as tf
-except ImportError:  # the JAX and PyTorch venvs: tests that need it are skipped
-    tf = None
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_stability._seeds import StepSeed
 from keras_stability.perturbations import GaussianNoise
 
 PAIR = np.array([3, 5])
-TF_ONLY = pytest.mark.tensorflow  # libjpeg, tf.data, tf.function, tf.image
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 @pytest.mark.parametrize(
@@ -139,8 +130,10 @@ def test_gaussian_noise_at_its_largest_scale_stays_finite():
     assert np.std(noise) == pytest.approx(2e37, rel=0.05)
 
 
-@TF_ONLY
+@pytest.mark.tensorflow
 def test_gaussian_noise_compiles_with_xla(images):
+    import tensorflow as tf
+
     layer = GaussianNoise(0.04, value_range=(0, 255))
     # The seed pair is an argument, so XLA draws the noise (a constant pair
     # would let TensorFlow fold the draw before XLA sees it).
