@@ -82,8 +82,9 @@ class Perturbation(keras.layers.Layer):
     Severities given as a pair `(a, b)` (`GaussianNoise(stddev=...)`,
     `JpegCompression(quality=...)`, `RandomCropOffset(max_offset=...)`,
     `ThumbnailResize(scale=...)`) draw one severity per image, uniformly in
-    `[a, b]`: mild and strong distortions in the same batch. A pair `(a, a)`
-    is the same layer as the single value `a`.
+    `[a, b]` (integers for `quality` and `max_offset`): mild and strong
+    distortions in the same batch. A pair `(a, a)` gives what the single
+    value `a` gives, to float rounding.
 
     Args:
         value_range: pair `(low, high)` with `low < high` and `high - low`
