@@ -7,9 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_stability import StabilityModel
 from keras_stability import data
-from keras_stability import perturbations
 
 
 def test_load_digits_split_is_stratified_and_fixed():
@@ -236,172 +234,6 @@ def test_tf_data_path_refuses_a_listing_that_differs(tmp_path, rng, monkeypatch)
         data.load_image_folder(str(tmp_path))
 
 
-class _NeverCalled:
-    """A perturbation that fails the test if the model ever draws x' itself."""
-
-    def __call__(self, x):
-        raise AssertionError("the model perturbed the batch instead of using x'")
-
-
-def _model(perturbation):
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Flatten()(inputs)
-    outputs = keras.layers.Dense(3, activation="softmax")(x)
-    model = StabilityModel(
-        inputs, outputs, perturbation=perturbation, alpha=2.0, seed=7
-    )
-    model.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
-    return model
-
-
-@pytest.fixture
-def small_dataset(rng):
-    import tensorflow as tf
-
-    x = rng.random((24, 8, 8, 1)).astype("float32")
-    y = rng.integers(0, 3, 24)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-
-
-@pytest.mark.tensorflow
-def test_pipeline_copies_train_like_in_step_perturbation(small_dataset):
-    # The piped model's own perturbation fails if called: it must train on
-    # the copies, made here with a thumbnail, exactly as a model that draws
-    # the same thumbnail in its step.
-    in_step = _model(perturbations.ThumbnailResize(scale=0.5))
-    piped = _model(_NeverCalled())
-    in_step.fit(small_dataset, epochs=2, shuffle=False, verbose=0)
-    copies = data.with_perturbed_copy(
-        small_dataset, perturbations.ThumbnailResize(scale=0.5)
-    )
-    history = piped.fit(copies, epochs=2, shuffle=False, verbose=0)
-    assert history.history["stability_loss"][0] > 0
-    weights = zip(in_step.trainable_weights, piped.trainable_weights, strict=True)
-    for a, b in weights:
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
-    # In its step a model draws from (seed, step) and advances the step, 3
-    # batches x 2 epochs; given a copy it draws nothing, so its step stays 0.
-    np.testing.assert_array_equal(in_step.perturbation_seed.numpy(), [7, 6])
-    np.testing.assert_array_equal(piped.perturbation_seed.numpy(), [7, 0])
-    # The forward pass and predict see only the clean batch.
-    batch = next(iter(copies))[0]
-    np.testing.assert_allclose(piped(batch), piped(batch[data.CLEAN_KEY]), atol=0)
-
-
-@pytest.mark.tensorflow
-def test_pipeline_copies_are_fresh_each_epoch_and_repeatable(small_dataset):
-    noise = perturbations.GaussianNoise(0.1)
-    copies = data.with_perturbed_copy(small_dataset, noise, seed=5)
-    first = [b[0][data.PERTURBED_KEY].numpy() for b in copies]
-    second = [b[0][data.PERTURBED_KEY].numpy() for b in copies]
-    again = [
-        b[0][data.PERTURBED_KEY].numpy()
-        for b in data.with_perturbed_copy(small_dataset, noise, seed=5)
-    ]
-    clean = [b[0][data.CLEAN_KEY].numpy() for b in copies]
-    assert not np.allclose(first[0], second[0])  # a new draw each epoch
-    for a, b in zip(first, again, strict=True):
-        np.testing.assert_array_equal(a, b)  # the same run to run
-    residual = np.concatenate([p - c for p, c in zip(first, clean, strict=True)])
-    assert abs(residual.mean()) < 0.01 and abs(residual.std() - 0.1) < 0.005
-
-
-@pytest.mark.tensorflow
-def test_pipeline_copy_k_is_drawn_from_the_seed_and_draw_k(small_dataset):
-    import tensorflow as tf
-
-    from keras_stability._seeds import StepSeed
-
-    noise = perturbations.GaussianNoise(0.1)
-    for seed in (5, 6):
-        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        batches = tf.data.Dataset.zip((small_dataset, draws))
-        copies = data.with_perturbed_copy(small_dataset, noise, seed=seed)
-        for ((x, _), draw), (pair, _) in zip(batches, copies, strict=True):
-            expected = noise(
-                x, seed=StepSeed(tf.stack([tf.constant(seed, tf.int64), draw]))
-            )
-            np.testing.assert_array_equal(
-                pair[data.PERTURBED_KEY].numpy(), expected.numpy()
-            )
-    five, six = (
-        next(iter(data.with_perturbed_copy(small_dataset, noise, seed=s)))[0]
-        for s in (5, 6)
-    )
-    assert np.abs(five[data.PERTURBED_KEY] - six[data.PERTURBED_KEY]).min() > 0
-
-
-@pytest.mark.tensorflow
-def test_pipeline_refuses_a_copy_of_another_shape(small_dataset):
-    # The same check as the training step's: both go through one function.
-    with pytest.raises(
-        ValueError,
-        match=re.escape("[(None, 8, 8, 1)] into [(None, 4, 4, 1)]"),
-    ):
-        data.with_perturbed_copy(small_dataset, lambda x: x[:, ::2, ::2, :])
-
-
-@pytest.mark.tensorflow
-def test_pipeline_keeps_labels_and_weights(rng):
-    import tensorflow as tf
-
-    x = rng.random((6, 8, 8, 1)).astype("float32")
-    y, w = np.arange(6), np.linspace(0, 1, 6).astype("float32")
-    dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(3)
-    out = list(data.with_perturbed_copy(dataset, lambda t: t * 0.5))
-    assert len(out) == 2 and len(out[0]) == 3
-    np.testing.assert_array_equal(out[1][1], y[3:])
-    np.testing.assert_array_equal(out[1][2], w[3:])
-    np.testing.assert_allclose(out[0][0][data.PERTURBED_KEY], x[:3] * 0.5)
-
-
-@pytest.mark.tensorflow
-def test_split_perturbed_copy_and_errors(small_dataset):
-    x = np.zeros((2, 3))
-    assert data.split_perturbed_copy(x) == (x, None)
-    assert data.split_perturbed_copy({data.CLEAN_KEY: 1, data.PERTURBED_KEY: 2}) == (
-        1,
-        2,
-    )
-    assert data.split_perturbed_copy({"image": 1})[1] is None
-    for seed in ("a", -1, 2**31, 1.0):
-        with pytest.raises(
-            ValueError,
-            match=rf"^`seed` must be an int in \[0, 2147483647\]\. Received: seed={re.escape(repr(seed))}$",
-        ):
-            data.with_perturbed_copy(small_dataset, lambda t: t, seed=seed)
-    with pytest.raises(
-        ValueError, match=r"`perturbation` must be a layer or a callable"
-    ):
-        data.with_perturbed_copy(small_dataset, 3)
-
-
-@pytest.mark.tensorflow
-@pytest.mark.parametrize("calls", [0, -2, True, 1.5, "4"])
-def test_with_perturbed_copy_num_parallel_calls_errors(small_dataset, calls):
-    with pytest.raises(
-        ValueError,
-        match=r"`num_parallel_calls` must be None, tf.data.AUTOTUNE or an int >= 1. "
-        rf"Received: num_parallel_calls={calls!r}",
-    ):
-        data.with_perturbed_copy(small_dataset, lambda t: t, num_parallel_calls=calls)
-
-
-@pytest.mark.tensorflow
-def test_with_perturbed_copy_num_parallel_calls_values(small_dataset):
-    import tensorflow as tf
-
-    expected = [b[0].numpy() * 0.5 for b in small_dataset]
-    for calls in (None, tf.data.AUTOTUNE, 1, 3):
-        copies = data.with_perturbed_copy(
-            small_dataset, lambda t: t * 0.5, num_parallel_calls=calls
-        )
-        got = [b[0][data.PERTURBED_KEY].numpy() for b in copies]
-        for a, b in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(a, b)
-
-
 def test_iterate_batches_errors():
     with pytest.raises(
         ValueError, match="must be a NumPy array, a tensor or a tf.data.Dataset"
@@ -431,14 +263,18 @@ def test_iterate_batches_errors():
 
 
 @pytest.mark.tensorflow
-def test_iterate_batches_dataset_takes_no_labels(small_dataset):
+def test_iterate_batches_dataset_takes_no_labels():
+    import tensorflow as tf
+
+    images, labels = np.zeros((24, 8, 8, 1), "float32"), np.zeros(24, "int64")
+    labelled = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
     with pytest.raises(
         ValueError,
         match=r"`y` must be None when `data` is a dataset that yields labels\.",
     ):
-        data.iterate_batches(small_dataset, y=np.zeros(24))
+        data.iterate_batches(labelled, y=np.zeros(24))
     with pytest.raises(ValueError, match=r"Received: batch_size=0$"):
-        data.iterate_batches(small_dataset, batch_size=0)
+        data.iterate_batches(labelled, batch_size=0)
 
 
 @pytest.mark.parametrize(
@@ -447,8 +283,6 @@ def test_iterate_batches_dataset_takes_no_labels(small_dataset):
         "load_digits",
         "load_image_folder",
         "iterate_batches",
-        "split_perturbed_copy",
-        pytest.param("with_perturbed_copy", marks=pytest.mark.tensorflow),
     ],
 )
 def test_docstring_example_runs(name, run_example):
