@@ -9,8 +9,8 @@ import numpy as np
 from keras import ops
 
 from keras_stability import losses as stability_losses
-from keras_stability.data import split_perturbed_copy
 from keras_stability.perturbations import Perturbation
+from keras_stability.perturbations import split_perturbed_copy
 
 
 def smallest_image_shape(inputs):

@@ -4,6 +4,9 @@ keras-stability demo [--output DIR] [--quick] [--epochs N] [--seeds N]
     [--dataset photographs|digits|DIR]
 keras-stability evaluate MODEL --data DIR [--value-range LOW HIGH] [--suggest]
     [--output DIR] [--unsafe]
+
+The library (Keras, and TensorFlow with it) is imported inside the commands,
+not at the top: `--help` and argument errors answer at once.
 """
 
 import argparse

@@ -15,6 +15,10 @@ from keras import ops
 
 from keras_stability._checks import check_int
 from keras_stability._checks import check_size
+from keras_stability._image_files import class_folders
+from keras_stability._image_files import image_files
+from keras_stability._image_files import load_with_pillow
+from keras_stability._image_files import load_with_tf_data
 from keras_stability.datasets import load_digits  # noqa: F401 (public name)
 from keras_stability.perturbations import CLEAN_KEY
 from keras_stability.perturbations import PERTURBED_KEY
@@ -87,117 +91,20 @@ def load_image_folder(directory, image_size=(32, 32), color_mode="rgb"):
             f"Received: color_mode={color_mode!r}"
         )
     image_size = check_size(image_size, "image_size")
-    class_names = _class_folders(directory)
+    class_names = class_folders(directory)
     if not class_names:
         raise ValueError(
             "`directory` must hold one subfolder of images per class; "
             f"{directory!r} has no subfolder."
         )
-    paths, labels = _image_files(directory, class_names)
+    paths, labels = image_files(directory, class_names)
     if not paths:
         raise ValueError(f"No images found under {directory!r}.")
     if keras.backend.backend() == "tensorflow":
-        x = _load_with_tf_data(directory, image_size, color_mode, labels)
+        x = load_with_tf_data(directory, image_size, color_mode, labels)
     else:
-        x = np.stack(
-            [_load_with_pillow(path, image_size, color_mode) for path in paths]
-        )
+        x = np.stack([load_with_pillow(path, image_size, color_mode) for path in paths])
     return x.astype("float32") / 255.0, np.asarray(labels, "int64"), class_names
-
-
-# The files `keras.utils.image_dataset_from_directory` reads.
-_IMAGE_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-
-
-def _class_folders(directory):
-    """The class subfolders, sorted, hidden ones skipped (as Keras does)."""
-    return sorted(
-        name
-        for name in os.listdir(directory)
-        if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")
-    )
-
-
-def _image_files(directory, class_names):
-    """Paths and labels of the images, in Keras's order (sorted walks)."""
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        walk = sorted(os.walk(os.path.join(directory, name)), key=lambda w: w[0])
-        for root, _, files in walk:
-            for filename in sorted(files):
-                if filename.lower().endswith(_IMAGE_FORMATS):
-                    paths.append(os.path.join(root, filename))
-                    labels.append(label)
-    return paths, labels
-
-
-def _load_with_tf_data(directory, image_size, color_mode, labels):
-    """The images as `keras.utils.image_dataset_from_directory` reads them."""
-    try:
-        dataset = keras.utils.image_dataset_from_directory(
-            directory,
-            image_size=image_size,
-            color_mode=color_mode,
-            batch_size=None,
-            shuffle=False,
-            verbose=False,
-        )
-        pairs = list(dataset.as_numpy_iterator())
-    except Exception as error:  # TensorFlow's errors have their own base.
-        raise ValueError(
-            f"No images could be read from {directory!r}: {error}"
-        ) from error
-    if [int(label) for _, label in pairs] != labels:
-        raise ValueError(
-            f"{directory!r} changed while its images were read; read it again."
-        )
-    return np.stack([image for image, _ in pairs])
-
-
-def _load_with_pillow(path, image_size, color_mode):
-    """One image decoded by Pillow, as 8-bit levels, resized like TensorFlow."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError(
-            "load_image_folder needs Pillow on the "
-            f"{keras.backend.backend()} backend: pip install pillow"
-        ) from None
-    try:
-        with Image.open(path) as image:
-            if image.mode == "I" or image.mode.startswith("I;16"):
-                # 16-bit levels to 8 by their high byte, as TensorFlow's PNG
-                # decoder does (Pillow's own conversion would saturate them).
-                levels = (np.asarray(image).astype("int64") >> 8).clip(0, 255)
-                channels = 3 if color_mode == "rgb" else 1
-                pixels = np.repeat(levels[..., None], channels, axis=-1)
-            else:
-                mode = "RGB" if color_mode == "rgb" else "L"
-                pixels = np.asarray(image.convert(mode))
-    except Exception as error:  # Pillow's errors have no common base.
-        raise ValueError(f"{path!r} could not be read as an image: {error}") from error
-    pixels = pixels.astype("float32").reshape(pixels.shape[0], pixels.shape[1], -1)
-    return _resize_bilinear(pixels, image_size)
-
-
-def _resize_bilinear(image, size):
-    """`tf.image.resize(image, size)` in NumPy: half-pixel centers, no antialias."""
-    for axis, (old, new) in enumerate(zip(image.shape[:2], size, strict=True)):
-        if old == new:
-            continue
-        source = (np.arange(new) + 0.5) * (old / new) - 0.5
-        source = np.clip(source, 0, old - 1)
-        low = np.floor(source).astype("int64")
-        high = np.minimum(low + 1, old - 1)
-        weight = (source - low).astype("float32")
-        shape = [1, 1, 1]
-        shape[axis] = new
-        weight = weight.reshape(shape)
-        image = (
-            np.take(image, low, axis) * (1 - weight)
-            + np.take(image, high, axis) * weight
-        )
-    return image
 
 
 def iterate_batches(data, y=None, batch_size=128):

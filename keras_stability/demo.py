@@ -21,6 +21,7 @@ from keras_stability import datasets
 from keras_stability import evaluation
 from keras_stability import model as model_module
 from keras_stability import perturbations
+from keras_stability import plotting
 from keras_stability._checks import check_int
 from keras_stability._checks import is_number
 from keras_stability.model import StabilityModel
@@ -376,8 +377,6 @@ def run_demo(
     with open(os.path.join(output, "report.json"), "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)
     evaluation.write_csv(models, os.path.join(output, "report.csv"), spreads=spreads)
-    from keras_stability import plotting
-
     plotting.plot_robustness(
         models, os.path.join(output, "robustness.png"), spreads=spreads
     )

@@ -27,10 +27,10 @@ from keras_stability._outputs import symbolic_io
 from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
-from keras_stability.data import split_perturbed_copy
 from keras_stability.perturbations import apply_perturbation
 from keras_stability.perturbations import check_fits
 from keras_stability.perturbations import default_perturbation
+from keras_stability.perturbations import split_perturbed_copy
 
 __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
 

@@ -1,13 +1,13 @@
 """Data: the demo's digits, image folders, and perturbed copies made in tf.data."""
 
 import re
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 from keras_stability import data
+from keras_stability._image_files import resize_bilinear
 
 
 def test_load_digits_split_is_stratified_and_fixed():
@@ -111,26 +111,8 @@ def test_load_image_folder_errors(tmp_path):
             data.load_image_folder(str(tmp_path), **kwargs)
 
 
-def _image_tree(root, rng, channels=3, extensions=("png", "gif", "JPG")):
-    """Two classes of random images of several sizes, some in a subfolder.
-
-    Returns `{(class, index): pixels}` of what was written.
-    """
-    sizes = {"b_dogs": [(37, 23), (8, 8), (64, 50)], "a_cats": [(5, 90), (32, 32)]}
-    written = {}
-    for name, shapes in sizes.items():
-        (root / name / "nested").mkdir(parents=True)
-        for i, shape in enumerate(shapes):
-            image = (rng.random((*shape, channels)) * 255).astype("uint8")
-            written[name, i] = image
-            for extension in extensions:
-                folder = root / name / ("nested" if extension == "JPG" else "")
-                keras.utils.save_img(folder / f"{i}.{extension}", image, scale=False)
-    return written
-
-
-def test_load_image_folder_reads_keras_files_in_keras_order(tmp_path, rng):
-    written = _image_tree(tmp_path, rng)
+def test_load_image_folder_reads_keras_files_in_keras_order(tmp_path, rng, image_tree):
+    written = image_tree(tmp_path, rng)
     (tmp_path / "a_cats" / "readme.md").write_text("skipped")
     x, y, class_names = data.load_image_folder(str(tmp_path), image_size=(16, 20))
     assert class_names == ["a_cats", "b_dogs"]
@@ -142,7 +124,7 @@ def test_load_image_folder_reads_keras_files_in_keras_order(tmp_path, rng):
     # A PNG is lossless: its image is the written pixels, resized, in [0, 1].
     for index, key in [(1, ("a_cats", 0)), (3, ("a_cats", 1)), (11, ("b_dogs", 2))]:
         pixels = written[key].astype("float32")
-        expected = data._resize_bilinear(pixels, (16, 20)) / 255
+        expected = resize_bilinear(pixels, (16, 20)) / 255
         np.testing.assert_allclose(x[index], expected, rtol=0, atol=1e-3 / 255)
     # TensorFlow cannot read a GIF as grayscale.
     for gif in tmp_path.rglob("*.gif"):
@@ -168,59 +150,11 @@ def test_sixteen_bit_pngs_keep_their_high_byte(tmp_path):
             np.testing.assert_allclose(x[0, ..., channel], expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("size", [(16, 20), (40, 100), (8, 8), (1, 3)])
-def test_resize_matches_keras_bilinear_without_antialias(rng, size):
-    image = rng.random((37, 23, 3)).astype("float32") * 255
-    expected = keras.ops.convert_to_numpy(
-        keras.ops.image.resize(image, size, interpolation="bilinear", antialias=False)
-    )
-    np.testing.assert_allclose(
-        data._resize_bilinear(image, size), expected, rtol=0, atol=2e-3
-    )
-
-
 @pytest.mark.tensorflow
-def test_pillow_and_tf_data_paths_agree(tmp_path, rng):
-    # On TensorFlow load_image_folder is image_dataset_from_directory.
-    for channels, mode in [(3, "rgb"), (1, "grayscale"), (1, "rgb"), (3, "grayscale")]:
-        root = tmp_path / f"{channels}{mode}"
-        _image_tree(root, rng, channels)
-        if mode == "grayscale":  # TensorFlow cannot read a GIF as grayscale.
-            for gif in root.rglob("*.gif"):
-                gif.unlink()
-        x, y, class_names = data.load_image_folder(str(root), (16, 20), mode)
-        dataset = keras.utils.image_dataset_from_directory(
-            str(root),
-            image_size=(16, 20),
-            color_mode=mode,
-            batch_size=None,
-            shuffle=False,
-            verbose=False,
-        )
-        pairs = list(dataset.as_numpy_iterator())
-        assert list(y) == [int(label) for _, label in pairs]
-        assert class_names == dataset.class_names
-        np.testing.assert_allclose(x * 255, np.stack([i for i, _ in pairs]), atol=1e-4)
-        # The Pillow path other backends take, on the same files.
-        paths, _ = data._image_files(str(root), class_names)
-        for path, (image, _) in zip(paths, pairs, strict=True):
-            got = data._load_with_pillow(path, (16, 20), mode)
-            same_decoder = path.endswith((".png", ".gif")) and (
-                mode == "rgb" or channels == 1
-            )
-            # PNG and GIF: the same pixels to float rounding. The JPEG
-            # decoders, and the RGB-to-gray conversions, differ by a few
-            # levels on these noise images (up to 6.75 of 255 seen).
-            if same_decoder:
-                np.testing.assert_allclose(got, image, rtol=0, atol=1e-3, err_msg=path)
-            else:
-                assert np.abs(got - image).max() <= 10, path
-                assert np.abs(got - image).mean() <= 2, path
-
-
-@pytest.mark.tensorflow
-def test_tf_data_path_refuses_a_listing_that_differs(tmp_path, rng, monkeypatch):
-    _image_tree(tmp_path, rng, extensions=("png",))
+def test_tf_data_path_refuses_a_listing_that_differs(
+    tmp_path, rng, monkeypatch, image_tree
+):
+    image_tree(tmp_path, rng, extensions=("png",))
 
     class _Reordered:
         def as_numpy_iterator(self):
@@ -287,13 +221,3 @@ def test_iterate_batches_dataset_takes_no_labels():
 )
 def test_docstring_example_runs(name, run_example):
     run_example(getattr(data, name))
-
-
-def test_pillow_missing_is_named(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "PIL", None)
-    with pytest.raises(
-        ImportError,
-        match=rf"^load_image_folder needs Pillow on the {keras.backend.backend()} "
-        r"backend: pip install pillow$",
-    ):
-        data._load_with_pillow(str(tmp_path / "any.png"), (4, 4), "rgb")

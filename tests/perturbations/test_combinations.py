@@ -208,3 +208,19 @@ def test_one_of_weights_of_any_scale_pick_evenly(weights):
 )
 def test_docstring_example_runs(cls, run_example):
     run_example(cls)
+
+
+@pytest.mark.parametrize(
+    "make, received",
+    [
+        (lambda: OneOf([]), r"perturbations=\[\]$"),
+        (lambda: Compose([]), r"perturbations=\[\]$"),
+        (
+            lambda: OneOf([GaussianNoise(0.1), GaussianNoise(0.2)], weights=[1, -1]),
+            r"weights=\[1, -1\]$",
+        ),
+    ],
+)
+def test_bad_elements_and_weights_are_refused_at_construction(make, received):
+    with pytest.raises(ValueError, match=rf"Received: {received}"):
+        make()

@@ -309,3 +309,15 @@ def test_range_compiles_with_xla(
 
 def test_docstring_example_runs(run_example):
     run_example(RandomCropOffset)
+
+
+def test_a_negative_offset_is_refused_at_construction():
+    with pytest.raises(ValueError, match=r"Received: max_offset=-1$"):
+        RandomCropOffset(-1)
+
+
+def test_an_offset_as_large_as_the_image_is_refused():
+    with pytest.raises(
+        ValueError, match=r"Received: max_offset=10 for images of height=8 and width=8"
+    ):
+        RandomCropOffset(10)(np.zeros((1, 8, 8, 1), "float32"))

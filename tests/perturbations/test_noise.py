@@ -158,3 +158,22 @@ def test_gaussian_noise_compiles_with_xla(images):
 
 def test_docstring_example_runs(run_example):
     run_example(GaussianNoise)
+
+
+@pytest.mark.parametrize(
+    "stddev, received",
+    [(-0.1, r"stddev=-0\.1"), (float("nan"), r"stddev=nan"), ((0.1, -1), r"stddev")],
+)
+def test_a_bad_stddev_is_refused_at_construction(stddev, received):
+    with pytest.raises(ValueError, match=rf"Received: {received}"):
+        GaussianNoise(stddev)
+
+
+def test_a_reversed_value_range_is_refused_at_construction():
+    with pytest.raises(ValueError, match=r"Received: value_range=\(1, 0\)$"):
+        GaussianNoise(0.1, value_range=(1, 0))
+
+
+def test_images_of_rank_two_are_refused():
+    with pytest.raises(ValueError, match=r"Received: inputs\.shape=\(4, 8\)"):
+        GaussianNoise(0.1)(np.zeros((4, 8), "float32"))

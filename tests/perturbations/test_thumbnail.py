@@ -317,3 +317,16 @@ def test_range_compiles_with_xla(interpolation, rng, xla_compile, recover):
 
 def test_docstring_example_runs(run_example):
     run_example(ThumbnailResize)
+
+
+@pytest.mark.parametrize(
+    "kwargs, received",
+    [
+        ({"scale": 0.0}, r"scale=0\.0$"),
+        ({"scale": 1.5}, r"scale=1\.5$"),
+        ({"size": 4, "scale": 0.5}, r"size=4, scale=0\.5$"),
+    ],
+)
+def test_bad_sizes_are_refused_at_construction(kwargs, received):
+    with pytest.raises(ValueError, match=rf"Received: {received}"):
+        ThumbnailResize(**kwargs)
