@@ -240,6 +240,10 @@ def keras_harness():
     return harness
 
 
+# The harness trains a model made of the layer alone, from a generator:
+# Keras warns that it has no weights and that a generator is not shuffled.
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 @pytest.mark.parametrize("name", HARNESS_NAMES)
 def test_keras_layer_harness(name, keras_harness, rng):
     # Serialization, building, symbolic and eager calls, a training step,
