@@ -13,7 +13,7 @@ from keras_stability import perturbations
 from keras_stability import plotting
 from keras_stability.model import StabilityModel
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "StabilityModel",

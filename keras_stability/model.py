@@ -413,7 +413,7 @@ class StabilityModel(keras.Model):
     def get_config(self):
         # Our __init__ is not Functional's, so Functional.get_config would
         # refuse; a plain functional view of the same graph gives the config.
-        config = keras.Model(self.inputs, self.outputs, name=self.name).get_config()
+        config = keras.Model(self.input, self.output, name=self.name).get_config()
         config.update(
             {
                 "perturbation": keras.saving.serialize_keras_object(self.perturbation),
@@ -438,5 +438,11 @@ class StabilityModel(keras.Model):
                 kwargs[key] = keras.saving.deserialize_keras_object(
                     kwargs[key], custom_objects=custom_objects
                 )
+        # A list of one input: how files saved before 0.2 stored every
+        # single-input model, which took its input bare (as it does now).
+        listed_once = len(config.get("input_layers", ())) == 1
         graph = keras.Model.from_config(config, custom_objects=custom_objects)
-        return cls(graph.input, graph.output, name=graph.name, **kwargs)
+        inputs = graph.input
+        if listed_once and isinstance(inputs, list):
+            inputs = inputs[0]
+        return cls(inputs, graph.output, name=graph.name, **kwargs)

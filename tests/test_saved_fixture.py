@@ -1,6 +1,7 @@
 """A `.keras` file saved by release 0.1.0 (before the layout redesign) still loads."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -55,3 +56,22 @@ def test_old_file_trains_on():
     saved = np.load(os.path.join(FIXTURES, "stability_model_io.npz"))
     history = model.fit(saved["x"], np.zeros(8, "int32"), epochs=1, verbose=0)
     assert np.isfinite(history.history["stability_loss"][0])
+
+
+def test_old_and_new_files_take_a_single_input_bare(tmp_path):
+    # Release 0.1.0 stored a single input as a list of one; predicting on the
+    # bare images must not warn that the structure differs, on any backend.
+    saved = np.load(os.path.join(FIXTURES, "stability_model_io.npz"))
+    old = _load()
+    old.save(tmp_path / "resaved.keras")
+    new = keras.saving.load_model(tmp_path / "resaved.keras", safe_mode=True)
+    for model in (old, new):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            predictions = model.predict(saved["x"], verbose=0)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(predictions),
+            saved["predictions"],
+            rtol=1e-5,
+            atol=1e-6,
+        )
