@@ -252,3 +252,39 @@ def test_robustness_runs_of_another_configuration_do_not_hide_a_run(tmp_path):
     assert load_runs(str(path), {"patience": 8})["k"]["report"] == 1
     assert load_runs(str(path), {"patience": 16})["k"]["report"] == 2
     assert load_runs(str(path), {"patience": 4}) == {}
+
+
+@pytest.mark.tensorflow
+def test_throughput_benchmark_runs_once_on_tiny_data(tmp_path, capsys):
+    benchmark = _load("jpeg_throughput")
+    path = tmp_path / "throughput.json"
+    argv = ["--sizes", "12", "--batch", "3", "--repeats", "2", "--json", str(path)]
+    report = benchmark.main(argv)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(report))
+    rows = {(r["method"], r["mode"]): r for r in report["results"]}
+    assert set(rows) == {
+        ("libjpeg", "eager"),
+        ("libjpeg", "tf.function"),
+        ("dct", "eager"),
+        ("dct", "xla"),
+    }
+    fastest_libjpeg = max(
+        rows["libjpeg", m]["images_per_second"] for m in ("eager", "tf.function")
+    )
+    for row in rows.values():
+        assert len(row["seconds"]) == 2 and row["size"] == 12
+        assert row["median_seconds"] == np.median(row["seconds"])
+        assert row["images_per_second"] == pytest.approx(3 / row["median_seconds"])
+        assert row["ratio_to_libjpeg"] == pytest.approx(
+            row["images_per_second"] / fastest_libjpeg
+        )
+    table = capsys.readouterr().out
+    assert "dct      xla" in table and "libjpeg  tf.function" in table
+    # The backend is fixed once keras is imported.
+    with pytest.raises(ValueError, match="already runs keras on 'tensorflow'"):
+        benchmark.main(["--backend", "jax", "--sizes", "8"])
+    # The benchmark's images are what it says.
+    images = benchmark.photographs(12, 4)
+    assert images.shape == (4, 12, 12, 3) and images.dtype == np.float32
+    assert np.array_equal(images[3], images[0])
+    np.testing.assert_allclose(images * 255, np.round(images * 255), atol=1e-4)

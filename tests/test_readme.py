@@ -1,5 +1,6 @@
 """The README's quick start runs as written."""
 
+import importlib
 import pathlib
 import re
 
@@ -38,3 +39,33 @@ def test_quick_start_runs(tmp_path, monkeypatch):
         loaded.predict(x, verbose=0), model.predict(x, verbose=0)
     )
     assert (tmp_path / "stable_savedmodel" / "saved_model.pb").exists()
+
+
+def _resolve(dotted):
+    """The object `dotted` names: the longest importable module, then attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            obj = getattr(obj, attribute)
+        return obj
+    raise ImportError(dotted)
+
+
+def test_every_name_the_readme_gives_imports_from_there():
+    names = set(
+        re.findall(r"`(keras_stability(?:\.[A-Za-z_]\w*)+)", README.read_text())
+    )
+    # Module files named in the layout table are paths, not names.
+    names = {name for name in names if not name.endswith(".py")}
+    assert len(names) > 10
+    missing = []
+    for name in sorted(names):
+        try:
+            _resolve(name)
+        except (ImportError, AttributeError):
+            missing.append(name)
+    assert missing == []
