@@ -38,6 +38,7 @@ __all__ = [
     "cross_entropy",
     "get",
     "is_distribution_loss",
+    "jensen_shannon_consistency",
     "jensen_shannon_divergence",
     "kl_divergence",
     "l2_distance",
@@ -234,6 +235,68 @@ def jensen_shannon_divergence(clean, perturbed, from_logits=False):
     return (kl_pm + kl_qm) / 2.0
 
 
+def jensen_shannon_consistency(clean, views, from_logits=False):
+    """Jensen-Shannon divergence among the clean and several perturbed views.
+
+    AugMix's consistency term: the mean KL divergence of each of the `n =
+    k + 1` distributions from their mixture. With one view it is
+    `jensen_shannon_divergence`.
+
+    Formula:
+
+    ```
+    m = (p_0 + p_1 + ... + p_k) / (k + 1)
+    jsc = (KL(p_0 || m) + KL(p_1 || m) + ... + KL(p_k || m)) / (k + 1)
+    ```
+
+    In nats, in [0, log(k + 1)]. Probabilities and logits are read as
+    described in `kl_divergence`.
+
+    Args:
+        clean: outputs on the clean input, shape `(..., classes)`.
+        views: outputs on `k` perturbed copies, stacked on a new first axis:
+            shape `(k, ..., classes)`.
+        from_logits: whether the outputs are logits. Defaults to `False`.
+
+    Returns:
+        The divergence per sample, shape `clean.shape[:-1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> p = np.array([[1.0, 0.0, 0.0]])
+    >>> views = np.array([[[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]]])
+    >>> round(float(jensen_shannon_consistency(p, views)[0]), 4)  # log 3
+    1.0986
+
+    Reference:
+        Hendrycks et al. AugMix: A Simple Data Processing Method to Improve
+        Robustness and Uncertainty. ICLR 2020.
+    """
+    clean, views = ops.convert_to_tensor(clean), ops.convert_to_tensor(views)
+    if len(views.shape) != len(clean.shape) + 1:
+        raise ValueError(
+            "`views` must stack the perturbed outputs on a new first axis: "
+            f"shape (k, *clean.shape). Received: views.shape={tuple(views.shape)} "
+            f"for clean.shape={tuple(clean.shape)}"
+        )
+    for view in ops.unstack(views, axis=0):
+        check_same_shape(clean=clean, perturbed=view)
+    outputs = ops.concatenate([ops.expand_dims(clean, 0), views], axis=0)
+    log_each = _log_distribution(outputs, from_logits)
+    each = _distribution(outputs, log_each, from_logits)
+    count = ops.cast(ops.shape(outputs)[0], log_each.dtype)
+    if from_logits:
+        # As in `jensen_shannon_divergence`: where every probability of a
+        # class is 0, log m is never used and 0 stands in for it.
+        unused = ops.all(ops.equal(each, 0), axis=0, keepdims=True)
+        safe = ops.where(unused, ops.zeros_like(log_each), log_each)
+        log_m = ops.logsumexp(safe, axis=0) - ops.log(count)
+    else:
+        log_m = _log_distribution(ops.mean(each, axis=0), from_logits=False)
+    return ops.mean(_expectation(each, log_each - log_m), axis=0)
+
+
 def squared_l2_distance(clean, perturbed):
     """Squared Euclidean distance between clean and perturbed outputs.
 
@@ -420,6 +483,10 @@ class JensenShannonDivergence(_ProbabilisticLoss):
     against logits. Call it as `loss(clean_outputs, perturbed_outputs)`; the
     order does not matter.
 
+    Called on `(clean, views)` with `views` of shape `(k, *clean.shape)`,
+    it is `jensen_shannon_consistency`, the term `StabilityModel(...,
+    num_views=k)` uses.
+
     Args:
         from_logits: whether the outputs are logits. Defaults to `False`.
         reduction: as in `keras.losses.Loss`. Defaults to
@@ -452,6 +519,14 @@ class JensenShannonDivergence(_ProbabilisticLoss):
         super().__init__(
             jensen_shannon_divergence, from_logits, name, reduction, dtype, **kwargs
         )
+
+    def call(self, y_true, y_pred):
+        # Several views stacked on a new first axis: AugMix's k-view form.
+        if len(y_pred.shape) == len(y_true.shape) + 1:
+            return jensen_shannon_consistency(
+                y_true, y_pred, from_logits=self.from_logits
+            )
+        return super().call(y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")

@@ -45,6 +45,9 @@ DEFAULT_ALPHA = 3.0
 # how far training has gone.
 _EVALUATION_STEP = 2**30 - 1
 
+# More views than this would join a batch many times its size in one pass.
+_MAX_VIEWS = 16
+
 _STABILITY_ARGS = (
     "perturbation",
     "stability_loss",
@@ -53,6 +56,7 @@ _STABILITY_ARGS = (
     "stop_gradient_clean",
     "stability_outputs",
     "seed",
+    "num_views",
 )
 
 
@@ -81,7 +85,8 @@ class StabilityModel(keras.Model):
       step)` pair kept among the model's weights (`perturbation_seed`), so
       `keras.callbacks.BackupAndRestore` resumes it exactly.
     - In training, f(x) and f(x') come from one forward pass over the clean
-      and the perturbed batch joined (as AugMix computes its views).
+      and the perturbed batch joined (as AugMix computes its views; with
+      `num_views=k`, over the clean batch and `k` perturbed copies).
       `BatchNormalization` layers normalize both halves with the clean
       half's statistics and track only those, so their moving statistics
       are the clean data's. `predict` and `evaluate` run the network on one
@@ -128,6 +133,13 @@ class StabilityModel(keras.Model):
             term applies to. Defaults to `None` (every output).
         seed: an int in `[0, 2**31 - 1]` seeding the perturbations.
             Defaults to `None` (drawn at random, then kept with the weights).
+        num_views: how many perturbed copies each step draws, an int in
+            [1, 16]. With several, `stability_loss="jsd"` is the
+            Jensen-Shannon divergence among the clean and all perturbed
+            distributions (AugMix's form, `losses.jensen_shannon_consistency`)
+            and any other loss is averaged over the views; the joined pass
+            holds the clean batch and every view. Defaults to 1 (the paper's
+            single x').
         name: the model's name. Defaults to `None`.
         **kwargs: passed to `keras.Model`.
 
@@ -162,6 +174,7 @@ class StabilityModel(keras.Model):
         stop_gradient_clean=False,
         stability_outputs=None,
         seed=None,
+        num_views=1,
         name=None,
         **kwargs,
     ):
@@ -169,6 +182,7 @@ class StabilityModel(keras.Model):
         # Check.
         check_non_negative(alpha, "alpha")
         seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
+        num_views = check_int(num_views, "num_views", 1, _MAX_VIEWS)
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
         stability_outputs = check_stability_outputs(
@@ -201,6 +215,7 @@ class StabilityModel(keras.Model):
         self.stop_gradient_clean = stop_gradient_clean
         self.stability_outputs = stability_outputs
         self.seed = seed
+        self.num_views = num_views
         self._stability_loss_fn = loss_fn
         # Build: the `(seed, step)` pair of the perturbations' random stream,
         # the metric, and the per-step state `call` hands to `compute_loss`.
@@ -252,24 +267,46 @@ class StabilityModel(keras.Model):
             or any(isinstance(t, keras.KerasTensor) for t in keras.tree.flatten(clean))
         ):
             return super().call(clean, training=training, **kwargs)
-        if given is None:
-            given = self._perturb(clean, self._step_seed(True))
+        views = self._views(clean, given, training=True)
         count = ops.shape(keras.tree.flatten(clean)[0])[0]
 
-        def join(a, b):
-            a, b = ops.convert_to_tensor(a), ops.stop_gradient(ops.convert_to_tensor(b))
-            dtype = keras.backend.result_type(a.dtype, b.dtype)
-            return ops.concatenate([ops.cast(a, dtype), ops.cast(b, dtype)], axis=0)
+        def join(a, *copies):
+            a = ops.convert_to_tensor(a)
+            copies = [ops.stop_gradient(ops.convert_to_tensor(b)) for b in copies]
+            dtype = keras.backend.result_type(a.dtype, *(b.dtype for b in copies))
+            return ops.concatenate([ops.cast(t, dtype) for t in (a, *copies)], axis=0)
 
-        joint = keras.tree.map_structure(join, clean, given)
+        joint = keras.tree.map_structure(join, clean, *views)
         with clean_rows(count):
             outputs = super().call(joint, training=training, **kwargs)
         clean_outputs = keras.tree.map_structure(lambda t: t[:count], outputs)
         self._joint_outputs = (
             clean_outputs,
-            keras.tree.map_structure(lambda t: t[count:], outputs),
+            [
+                keras.tree.map_structure(
+                    lambda t, i=i: t[(i + 1) * count : (i + 2) * count], outputs
+                )
+                for i in range(len(views))
+            ],
         )
         return clean_outputs
+
+    def _views(self, x, given, training):
+        """The perturbed copies of `x`: `given` (one), or `num_views` drawn.
+
+        The views share this step's seed and take its draws in turn, so the
+        first view is the copy a one-view model draws.
+        """
+        if given is not None:
+            if self.num_views != 1:
+                raise ValueError(
+                    "A batch from `with_perturbed_copy` holds one perturbed "
+                    "copy; `num_views` > 1 needs the model to draw its views. "
+                    f"Received: num_views={self.num_views}"
+                )
+            return [given]
+        seed = self._step_seed(training)
+        return [self._perturb(x, seed) for _ in range(self.num_views)]
 
     @classmethod
     def from_model(cls, model, inputs=None, **kwargs):
@@ -337,21 +374,21 @@ class StabilityModel(keras.Model):
         x, x_perturbed = split_perturbed_copy(x)
         joint, self._joint_outputs = getattr(self, "_joint_outputs", None), None
         if training and joint is not None and same_tensors(joint[0], y_pred):
-            y_perturbed = joint[1]
+            y_views = joint[1]
         else:
             # `y_pred` was not made by this model's training `call` (evaluate,
-            # or a custom loop): f(x') from a pass of its own.
-            if x_perturbed is None:
-                x_perturbed = self._perturb(x, self._step_seed(training))
-            x_perturbed = keras.tree.map_structure(
-                lambda t: ops.stop_gradient(ops.convert_to_tensor(t)), x_perturbed
-            )
+            # or a custom loop): f(x') from a pass of its own per view.
+            y_views = []
             self._separate_pass = True
             try:
-                y_perturbed = self(x_perturbed, training=training)
+                for view in self._views(x, x_perturbed, training):
+                    view = keras.tree.map_structure(
+                        lambda t: ops.stop_gradient(ops.convert_to_tensor(t)), view
+                    )
+                    y_views.append(self(view, training=training))
             finally:
                 self._separate_pass = False
-        term = self._stability_term(y_pred, y_perturbed, sample_weight)
+        term = self._stability_term(y_pred, y_views, sample_weight)
         batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
         self.stability_loss_tracker.update_state(
             unscale_for_replicas(term), sample_weight=batch_size
@@ -361,19 +398,33 @@ class StabilityModel(keras.Model):
             ops.multiply(ops.cast(self.alpha, term.dtype), term),
         )
 
-    def _stability_term(self, y_pred, y_perturbed, sample_weight):
+    def _stability_term(self, y_pred, y_views, sample_weight):
+        """The term summed over outputs; over several views, see the class."""
         if self.stop_gradient_clean:
             y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)
-        terms = [
-            self._stability_loss_fn(clean, perturbed, sample_weight=weight)
-            for clean, perturbed, weight in select_outputs(
+        per_view = [
+            select_outputs(
                 output_aliases(self),
                 self.stability_outputs,
                 y_pred,
-                y_perturbed,
+                y_view,
                 sample_weight,
             )
+            for y_view in y_views
         ]
+        loss = self._stability_loss_fn
+        terms = []
+        for outputs in zip(*per_view, strict=True):
+            clean, weight = outputs[0][0], outputs[0][2]
+            copies = [perturbed for _, perturbed, _ in outputs]
+            if len(copies) == 1:
+                terms.append(loss(clean, copies[0], sample_weight=weight))
+            elif isinstance(loss, stability_losses.JensenShannonDivergence):
+                stacked = ops.stack([ops.convert_to_tensor(c) for c in copies])
+                terms.append(loss(clean, stacked, sample_weight=weight))
+            else:
+                views = [loss(clean, c, sample_weight=weight) for c in copies]
+                terms.append(ops.mean(ops.stack(views)))
         return terms[0] if len(terms) == 1 else ops.sum(ops.stack(terms))
 
     def _step_seed(self, training):
@@ -425,6 +476,7 @@ class StabilityModel(keras.Model):
                 "stop_gradient_clean": self.stop_gradient_clean,
                 "stability_outputs": self.stability_outputs,
                 "seed": self.seed,
+                "num_views": self.num_views,
             }
         )
         return config

@@ -571,3 +571,54 @@ def test_unknown_dimensions_pass_the_shape_check():
         match=re.escape("Received: clean.shape=(None, 3), perturbed.shape=(None, 4)"),
     ):
         losses.kl_divergence(clean, keras.KerasTensor((None, 4)))
+
+
+def _np_consistency(distributions):
+    """AugMix's term: the mean KL of each distribution from their mixture."""
+    m = np.mean(distributions, axis=0)
+    return np.mean([_np_kl(p, m) for p in distributions], axis=0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_jensen_shannon_consistency_against_numpy(k, rng):
+    probabilities = rng.dirichlet(np.ones(5), size=(k + 1, 8))
+    got = losses.jensen_shannon_consistency(probabilities[0], probabilities[1:])
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(got), _np_consistency(probabilities), rtol=1e-5
+    )
+    logits = rng.normal(scale=3.0, size=(k + 1, 8, 5)).astype("float32")
+    got = losses.jensen_shannon_consistency(logits[0], logits[1:], from_logits=True)
+    reference = _np_consistency(_np_softmax(logits.astype("float64")))
+    np.testing.assert_allclose(ops.convert_to_numpy(got), reference, rtol=1e-4)
+
+
+def test_jensen_shannon_consistency_of_one_view_is_the_divergence(distributions):
+    p, q = distributions
+    one_view = losses.jensen_shannon_consistency(p, q[None])
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(one_view),
+        ops.convert_to_numpy(losses.jensen_shannon_divergence(p, q)),
+        rtol=1e-6,
+    )
+
+
+def test_jensen_shannon_consistency_at_extreme_logits_is_finite():
+    clean = np.array([[1e30, -1e30, 0.0]], "float32")
+    views = np.array([[[-1e30, 1e30, 0.0]], [[0.0, 0.0, 1e30]]], "float32")
+    got = ops.convert_to_numpy(
+        losses.jensen_shannon_consistency(clean, views, from_logits=True)
+    )
+    # Three disjoint one-hot distributions: log 3.
+    np.testing.assert_allclose(got, [np.log(3.0)], rtol=1e-5)
+
+
+def test_jensen_shannon_loss_takes_stacked_views(rng):
+    probabilities = rng.dirichlet(np.ones(4), size=(3, 6))
+    loss = losses.JensenShannonDivergence()
+    got = float(ops.convert_to_numpy(loss(probabilities[0], probabilities[1:])))
+    assert got == pytest.approx(_np_consistency(probabilities).mean(), rel=1e-5)
+
+
+def test_jensen_shannon_consistency_refuses_unstacked_views():
+    with pytest.raises(ValueError, match=r"Received: views\.shape=\(2, 3\)"):
+        losses.jensen_shannon_consistency(np.ones((2, 3)), np.ones((2, 3)))

@@ -898,3 +898,99 @@ def test_lambda_perturbation_is_refused_under_safe_mode(tmp_path):
         keras.saving.load_model(tmp_path / "lambda.keras")
     loaded = keras.saving.load_model(tmp_path / "lambda.keras", safe_mode=False)
     assert isinstance(loaded, StabilityModel)
+
+
+def _shifting_views(shifts):
+    """A callable perturbation whose n-th call adds the n-th shift."""
+    remaining = list(shifts)
+
+    def perturb(x):
+        return x + remaining.pop(0)
+
+    return perturb
+
+
+@pytest.mark.parametrize("stability_loss", ["jsd", "squared_l2"])
+def test_several_views_give_the_term_of_every_view(stability_loss, rng):
+    shifts = [0.3, -0.5, 1.2]
+    inputs = keras.Input((4,))
+    dense = keras.layers.Dense(3)
+    model = StabilityModel(
+        inputs,
+        dense(inputs),
+        perturbation=_shifting_views(shifts),
+        stability_loss=stability_loss,
+        from_logits=stability_loss == "jsd",
+        alpha=1.0,
+        num_views=3,
+    )
+    x = rng.normal(size=(6, 4)).astype("float32")
+    term = model.compute_loss(x, y_pred=model(x), training=False)
+    w, b = (ops.convert_to_numpy(v).astype("float64") for v in dense.weights)
+    z = x.astype("float64") @ w + b
+    views = [(x.astype("float64") + s) @ w + b for s in shifts]
+    if stability_loss == "jsd":
+        # AugMix: the mean KL of the four distributions from their mixture.
+        distributions = [_np_softmax(t) for t in (z, *views)]
+        m = np.mean(distributions, axis=0)
+        per_row = np.mean(
+            [(d * (np.log(d) - np.log(m))).sum(-1) for d in distributions], axis=0
+        )
+        expected = per_row.mean()
+    else:
+        expected = np.mean([((z - v) ** 2).sum(-1).mean() for v in views])
+    assert float(ops.convert_to_numpy(term)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_several_views_train_in_one_joined_pass(rng, tmp_path):
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Flatten()(inputs)
+    )
+    model = StabilityModel(
+        inputs, outputs, perturbation=perturbations.GaussianNoise(0.1), num_views=2
+    )
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x = rng.random((16, 8, 8, 1)).astype("float32")
+    history = model.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["stability_loss"][0])
+    assert history.history["stability_loss"][0] > 0
+    config = model.get_config()
+    assert config["num_views"] == 2
+    restored = StabilityModel.from_config(config)
+    assert restored.num_views == 2 and restored.get_config() == config
+    model.save(tmp_path / "views.keras")
+    loaded = keras.saving.load_model(tmp_path / "views.keras", safe_mode=True)
+    assert loaded.num_views == 2
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded.predict(x, verbose=0)),
+        ops.convert_to_numpy(model.predict(x, verbose=0)),
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("num_views", [0, 17, 1.5, True, "2"])
+def test_a_bad_number_of_views_is_refused(num_views):
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(2, activation="softmax")(inputs)
+    with pytest.raises(ValueError, match=rf"Received: num_views={num_views!r}"):
+        StabilityModel(inputs, outputs, num_views=num_views)
+
+
+@pytest.mark.tensorflow
+def test_a_batch_with_one_given_copy_is_refused_with_several_views(rng):
+    import tensorflow as tf
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Flatten()(inputs)
+    )
+    model = StabilityModel(inputs, outputs, num_views=2, seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x = rng.random((8, 8, 8, 1)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(8) % 3)).batch(4)
+    paired = perturbations.with_perturbed_copy(
+        dataset, perturbations.GaussianNoise(0.1)
+    )
+    with pytest.raises(ValueError, match=r"Received: num_views=2"):
+        model.fit(paired, epochs=1, verbose=0, shuffle=False)
