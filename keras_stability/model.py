@@ -185,22 +185,19 @@ class StabilityModel(keras.Model):
         num_views = check_int(num_views, "num_views", 1, _MAX_VIEWS)
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
-        stability_outputs = check_stability_outputs(
-            stability_outputs, output_aliases(self)
-        )
+        aliases = output_aliases(self)
+        stability_outputs = check_stability_outputs(stability_outputs, aliases)
         loss_fn = stability_losses.get(stability_loss, from_logits=from_logits)
         check_from_logits(stability_loss, loss_fn, from_logits)
         check_outputs_fit_loss(
             stability_loss,
             loss_fn,
             [
-                (aliases[0], output)
-                for aliases, output in zip(
-                    output_aliases(self),
-                    keras.tree.flatten(self.outputs),
-                    strict=True,
+                (names[0], output)
+                for names, output in zip(
+                    aliases, keras.tree.flatten(self.outputs), strict=True
                 )
-                if covers(stability_outputs, aliases)
+                if covers(stability_outputs, names)
             ],
         )
         if perturbation is None:
@@ -402,9 +399,10 @@ class StabilityModel(keras.Model):
         """The term summed over outputs; over several views, see the class."""
         if self.stop_gradient_clean:
             y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)
+        aliases = output_aliases(self)
         per_view = [
             select_outputs(
-                output_aliases(self),
+                aliases,
                 self.stability_outputs,
                 y_pred,
                 y_view,
