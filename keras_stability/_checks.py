@@ -100,6 +100,27 @@ def check_non_negative(value, name):
     )
 
 
+def check_float(value, name, low, high, include_low=True, include_high=True):
+    """`value` as a Python float in an interval, else raises.
+
+    The interval is `[low, high]`, each end left out with `include_low=False`
+    or `include_high=False`. Refuses bools, strings and NaN.
+    """
+    if is_number(value) and (
+        (low <= value if include_low else low < value)
+        and (value <= high if include_high else value < high)
+    ):
+        return float(value)
+    interval = (
+        ("[" if include_low else "(")
+        + f"{low!r}, {high!r}"
+        + ("]" if include_high else ")")
+    )
+    raise ValueError(
+        f"`{name}` must be a number in {interval}. Received: {name}={value!r}"
+    )
+
+
 def static_shape(x):
     """The static shape of a tensor as a tuple, `None` for unknown dims.
 

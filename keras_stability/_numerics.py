@@ -1,4 +1,4 @@
-"""Numerics shared by the losses: half-precision upcasts, overflow-safe norms.
+"""Numerics shared by the losses: upcasts, log-probabilities, overflow-safe norms.
 
 Internal: the stability losses and the triplet losses import these; users do
 not.
@@ -24,6 +24,18 @@ def as_float(x):
     if dtype in _HALF_DTYPES:
         x = ops.cast(x, "float32")
     return x, dtype
+
+
+def log_distribution(outputs, from_logits):
+    """Log-probabilities over the last axis, finite for finite inputs.
+
+    Logits go through `log_softmax`; probabilities are clipped to
+    `[keras.config.epsilon(), 1]` first, since log(0) is -inf.
+    """
+    outputs = ops.convert_to_tensor(outputs)
+    if from_logits:
+        return ops.log_softmax(outputs, axis=-1)
+    return ops.log(ops.clip(outputs, keras.config.epsilon(), 1.0))
 
 
 # Inputs are divided by a power of two before they are squared when their

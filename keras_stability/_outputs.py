@@ -5,6 +5,7 @@ their sample weights, and `from_model` to find a model's symbolic graph.
 """
 
 import keras
+from keras import ops
 
 
 def output_aliases(model):
@@ -55,6 +56,21 @@ def select_outputs(aliases, stability_outputs, clean, perturbed, sample_weight):
             weight = sample_weight
         selected.append((c, p, weight))
     return selected
+
+
+def term_over_views(loss, clean, views, weight):
+    """The stability term of one output over its perturbed views.
+
+    One view: `loss(clean, view)`. Several: the views stacked on a new first
+    axis for a loss with `takes_stacked_views` (the k-view Jensen-Shannon
+    consistency), else the mean of the per-view terms.
+    """
+    if len(views) == 1:
+        return loss(clean, views[0], sample_weight=weight)
+    if getattr(loss, "takes_stacked_views", False):
+        stacked = ops.stack([ops.convert_to_tensor(v) for v in views])
+        return loss(clean, stacked, sample_weight=weight)
+    return ops.mean(ops.stack([loss(clean, v, sample_weight=weight) for v in views]))
 
 
 def same_tensors(a, b):

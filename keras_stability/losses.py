@@ -17,6 +17,7 @@ from keras import ops
 
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_same_shape
+from keras_stability._numerics import log_distribution
 from keras_stability._numerics import overflow_scale
 from keras_stability._numerics import safe_sqrt
 from keras_stability.triplet import TripletHardLoss
@@ -48,15 +49,6 @@ __all__ = [
     "triplet_hinge_loss",
     "triplet_semihard_loss",
 ]
-
-
-def _log_distribution(outputs, from_logits):
-    """Log-probabilities over the last axis, finite for finite inputs."""
-    outputs = ops.convert_to_tensor(outputs)
-    if from_logits:
-        return ops.log_softmax(outputs, axis=-1)
-    # log(0) is -inf; the smallest probability counted is Keras's epsilon.
-    return ops.log(ops.clip(outputs, keras.config.epsilon(), 1.0))
 
 
 def _distribution(outputs, log_outputs, from_logits):
@@ -127,8 +119,8 @@ def kl_divergence(clean, perturbed, from_logits=False):
         Neural Networks via Stability Training. CVPR 2016.
     """
     clean, perturbed = _pair(clean, perturbed)
-    log_p = _log_distribution(clean, from_logits)
-    log_q = _log_distribution(perturbed, from_logits)
+    log_p = log_distribution(clean, from_logits)
+    log_q = log_distribution(perturbed, from_logits)
     p = _distribution(clean, log_p, from_logits)
     return _expectation(p, log_p - log_q)
 
@@ -171,8 +163,8 @@ def cross_entropy(clean, perturbed, from_logits=False):
         Neural Networks via Stability Training. CVPR 2016.
     """
     clean, perturbed = _pair(clean, perturbed)
-    log_p = _log_distribution(clean, from_logits)
-    log_q = _log_distribution(perturbed, from_logits)
+    log_p = log_distribution(clean, from_logits)
+    log_q = log_distribution(perturbed, from_logits)
     p = _distribution(clean, log_p, from_logits)
     return -_expectation(p, log_q)
 
@@ -211,8 +203,8 @@ def jensen_shannon_divergence(clean, perturbed, from_logits=False):
         Robustness and Uncertainty. ICLR 2020.
     """
     clean, perturbed = _pair(clean, perturbed)
-    log_p = _log_distribution(clean, from_logits)
-    log_q = _log_distribution(perturbed, from_logits)
+    log_p = log_distribution(clean, from_logits)
+    log_q = log_distribution(perturbed, from_logits)
     p = _distribution(clean, log_p, from_logits)
     q = _distribution(perturbed, log_q, from_logits)
     if from_logits:
@@ -229,7 +221,7 @@ def jensen_shannon_divergence(clean, perturbed, from_logits=False):
         )
         log_m = ops.logsumexp(both, axis=0) - ops.log(ops.cast(2.0, both.dtype))
     else:
-        log_m = _log_distribution((p + q) / 2.0, from_logits=False)
+        log_m = log_distribution((p + q) / 2.0, from_logits=False)
     kl_pm = _expectation(p, log_p - log_m)
     kl_qm = _expectation(q, log_q - log_m)
     return (kl_pm + kl_qm) / 2.0
@@ -283,7 +275,7 @@ def jensen_shannon_consistency(clean, views, from_logits=False):
     for view in ops.unstack(views, axis=0):
         check_same_shape(clean=clean, perturbed=view)
     outputs = ops.concatenate([ops.expand_dims(clean, 0), views], axis=0)
-    log_each = _log_distribution(outputs, from_logits)
+    log_each = log_distribution(outputs, from_logits)
     each = _distribution(outputs, log_each, from_logits)
     count = ops.cast(ops.shape(outputs)[0], log_each.dtype)
     if from_logits:
@@ -293,7 +285,7 @@ def jensen_shannon_consistency(clean, views, from_logits=False):
         safe = ops.where(unused, ops.zeros_like(log_each), log_each)
         log_m = ops.logsumexp(safe, axis=0) - ops.log(count)
     else:
-        log_m = _log_distribution(ops.mean(each, axis=0), from_logits=False)
+        log_m = log_distribution(ops.mean(each, axis=0), from_logits=False)
     return ops.mean(_expectation(each, log_each - log_m), axis=0)
 
 
@@ -507,6 +499,9 @@ class JensenShannonDivergence(_ProbabilisticLoss):
         Hendrycks et al. AugMix: A Simple Data Processing Method to Improve
         Robustness and Uncertainty. ICLR 2020.
     """
+
+    # `StabilityModel` gives several views stacked, rather than one at a time.
+    takes_stacked_views = True
 
     def __init__(
         self,
