@@ -4,13 +4,31 @@ Internal: `model.py` calls them at construction (arguments) and before
 `fit`/`evaluate` (inputs), so that `model.py` holds the algorithm.
 """
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
 
 from keras_stability import losses as stability_losses
+from keras_stability._checks import check_choice
+from keras_stability._checks import check_float
+from keras_stability._checks import check_int
+from keras_stability.consistency import ANNEALING_SCHEDULES
+from keras_stability.data import split_labeled
 from keras_stability.perturbations import Perturbation
 from keras_stability.perturbations import split_perturbed_copy
+
+
+def split_batch(x):
+    """`(x, x', labeled)` of a batch's inputs; the last two may be None.
+
+    `x'` comes from `perturbations.with_perturbed_copy`, `labeled` (a bool
+    per row) from `data.with_unlabeled`.
+    """
+    x, labeled = split_labeled(x)
+    x, perturbed = split_perturbed_copy(x)
+    return x, perturbed, labeled
 
 
 def smallest_image_shape(inputs):
@@ -53,18 +71,84 @@ def check_stability_outputs(stability_outputs, output_aliases):
     return stability_outputs
 
 
-def check_from_logits(stability_loss, loss_fn, from_logits):
-    """`from_logits=True` only for a distribution loss given by name."""
-    if from_logits and not (
-        isinstance(stability_loss, str)
-        and stability_losses.is_distribution_loss(loss_fn)
+def check_from_logits(stability_loss, loss_fn, from_logits, signal_annealing=None):
+    """`from_logits=True` only where something reads it.
+
+    A distribution loss given by name reads it, and so does
+    `signal_annealing` (the output it reads may hold logits whatever the
+    loss).
+    """
+    if (
+        from_logits
+        and signal_annealing is None
+        and not (
+            isinstance(stability_loss, str)
+            and stability_losses.is_distribution_loss(loss_fn)
+        )
     ):
         raise ValueError(
             "`from_logits=True` applies only to stability_loss 'kl', "
             "'cross_entropy' or 'jsd' given by name (a loss object or "
-            "callable takes its own `from_logits`). Received: "
+            "callable takes its own `from_logits`) and to "
+            "`signal_annealing`. Received: "
             f"stability_loss={stability_loss!r}, from_logits=True"
         )
+
+
+def check_consistency_options(
+    stability_loss,
+    loss_fn,
+    outputs,
+    confidence_threshold,
+    sharpen_temperature,
+    signal_annealing,
+    annealing_steps,
+):
+    """UDA's options, checked against the loss and the model's outputs.
+
+    Returns:
+        `(confidence_threshold, sharpen_temperature, annealing_steps)` as
+        floats and an int (or None).
+    """
+    if confidence_threshold is not None:
+        confidence_threshold = check_float(
+            confidence_threshold, "confidence_threshold", 0, 1, include_high=False
+        )
+    if sharpen_temperature is not None:
+        sharpen_temperature = check_float(
+            sharpen_temperature, "sharpen_temperature", 0, math.inf, False, False
+        )
+    uses = [
+        f"{name}={value!r}"
+        for name, value in (
+            ("confidence_threshold", confidence_threshold),
+            ("sharpen_temperature", sharpen_temperature),
+        )
+        if value is not None
+    ]
+    if uses and not stability_losses.is_distribution_loss(loss_fn):
+        raise ValueError(
+            f"{', '.join(uses)} read the clean output as a class distribution: "
+            "they need stability_loss 'kl', 'cross_entropy' or 'jsd'. "
+            f"Received: stability_loss={stability_loss!r}"
+        )
+    if signal_annealing is None:
+        if annealing_steps is not None:
+            raise ValueError(
+                "`annealing_steps` is the length of `signal_annealing`, which "
+                f"is None. Received: annealing_steps={annealing_steps!r}"
+            )
+        return confidence_threshold, sharpen_temperature, None
+    check_choice("signal_annealing", signal_annealing, ANNEALING_SCHEDULES)
+    annealing_steps = check_int(annealing_steps, "annealing_steps", 1)
+    shapes = [tuple(output.shape) for output in outputs]
+    if len(shapes) != 1 or len(shapes[0]) != 2 or (shapes[0][-1] or 0) < 2:
+        raise ValueError(
+            "`signal_annealing` reads the probability of the true class from "
+            "the model's output: it needs one output of shape (batch, "
+            f"classes). Received: output shapes {shapes}"
+        )
+    return confidence_threshold, sharpen_temperature, annealing_steps
 
 
 def check_outputs_fit_loss(stability_loss, loss_fn, named_outputs):
@@ -182,13 +266,13 @@ def _sample_inputs(data):
     else:
         return [
             a
-            for a in keras.tree.flatten(split_perturbed_copy(data)[0])
+            for a in keras.tree.flatten(split_batch(data)[0])
             if isinstance(a, np.ndarray)
         ]
     arrays = []
     for batch in batches:
         inputs = batch[0] if isinstance(batch, tuple) else batch
-        inputs = split_perturbed_copy(inputs)[0]
+        inputs = split_batch(inputs)[0]
         arrays.extend(
             np.asarray(ops.convert_to_numpy(t)) for t in keras.tree.flatten(inputs)
         )

@@ -12,25 +12,29 @@ from keras_stability._backend import unscale_for_replicas
 from keras_stability._batch_statistics import clean_rows
 from keras_stability._batch_statistics import track_clean_statistics
 from keras_stability._checks import check_bool
+from keras_stability._checks import check_float
 from keras_stability._checks import check_int
 from keras_stability._checks import check_non_negative
+from keras_stability._model_checks import check_consistency_options
 from keras_stability._model_checks import check_from_logits
 from keras_stability._model_checks import check_inputs
 from keras_stability._model_checks import check_outputs_fit_loss
 from keras_stability._model_checks import check_stability_outputs
 from keras_stability._model_checks import smallest_image_shape
+from keras_stability._model_checks import split_batch
 from keras_stability._outputs import covers
 from keras_stability._outputs import output_aliases
 from keras_stability._outputs import same_tensors
-from keras_stability._outputs import select_outputs
 from keras_stability._outputs import symbolic_io
 from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
+from keras_stability._terms import random_rows
+from keras_stability._terms import stability_term
+from keras_stability._terms import task_weight
 from keras_stability.perturbations import apply_perturbation
 from keras_stability.perturbations import check_fits
 from keras_stability.perturbations import default_perturbation
-from keras_stability.perturbations import split_perturbed_copy
 
 __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
 
@@ -57,6 +61,11 @@ _STABILITY_ARGS = (
     "stability_outputs",
     "seed",
     "num_views",
+    "perturb_fraction",
+    "confidence_threshold",
+    "sharpen_temperature",
+    "signal_annealing",
+    "annealing_steps",
 )
 
 
@@ -89,7 +98,10 @@ class StabilityModel(keras.Model):
       `num_views=k`, over the clean batch and `k` perturbed copies).
       `BatchNormalization` layers normalize both halves with the clean
       half's statistics and track only those, so their moving statistics
-      are the clean data's. `predict` and `evaluate` run the network on one
+      are the clean data's.
+    - Batches from `data.with_unlabeled` mark which rows have labels: the
+      compiled loss is the mean over the labeled rows only, the stability
+      term covers every row (semi-supervised training, as in UDA). `predict` and `evaluate` run the network on one
       batch at a time. A `y_pred` that `call` did not make in training (a
       custom loop calling `compute_loss` on other outputs) gets f(x') from
       a pass of its own.
@@ -140,6 +152,30 @@ class StabilityModel(keras.Model):
             and any other loss is averaged over the views; the joined pass
             holds the clean batch and every view. Defaults to 1 (the paper's
             single x').
+        perturb_fraction: the share of each batch that is perturbed, a
+            float in (0, 1]: each step draws `round(f * batch)` rows (at
+            least one) at random, the views hold those rows only and the
+            term is their mean, so a step costs less. Defaults to 1.0.
+        confidence_threshold: UDA's confidence mask, a float in [0, 1) or
+            None: rows whose clean prediction's largest probability is not
+            above it add no term (`consistency.confidence_mask`); the share
+            that passes is logged as `confidence_mask_share`. Needs a
+            distribution loss. Defaults to `None` (every row).
+        sharpen_temperature: UDA's sharpening of the clean distribution
+            the term compares with, a float > 0 or None
+            (`consistency.sharpen`; UDA pairs it with
+            `stop_gradient_clean=True`). Needs a distribution loss.
+            Defaults to `None`.
+        signal_annealing: UDA's Training Signal Annealing of the compiled
+            loss, `"linear"`, `"log"`, `"exp"` or None: labeled rows whose
+            true class the model already predicts above a threshold rising
+            from `1 / classes` to 1 over `annealing_steps` training steps
+            leave the compiled loss (`consistency.annealing_threshold`);
+            the share kept is logged as `signal_annealing_share`. Needs one
+            output of shape `(batch, classes)`, read as logits with
+            `from_logits=True` (or a loss object's). Defaults to `None`.
+        annealing_steps: the steps over which the annealing threshold rises,
+            an int >= 1, with `signal_annealing`. Defaults to `None`.
         name: the model's name. Defaults to `None`.
         **kwargs: passed to `keras.Model`.
 
@@ -175,6 +211,11 @@ class StabilityModel(keras.Model):
         stability_outputs=None,
         seed=None,
         num_views=1,
+        perturb_fraction=1.0,
+        confidence_threshold=None,
+        sharpen_temperature=None,
+        signal_annealing=None,
+        annealing_steps=None,
         name=None,
         **kwargs,
     ):
@@ -183,12 +224,15 @@ class StabilityModel(keras.Model):
         check_non_negative(alpha, "alpha")
         seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
         num_views = check_int(num_views, "num_views", 1, _MAX_VIEWS)
+        perturb_fraction = check_float(
+            perturb_fraction, "perturb_fraction", 0, 1, include_low=False
+        )
         from_logits = check_bool(from_logits, "from_logits")
         stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
         aliases = output_aliases(self)
         stability_outputs = check_stability_outputs(stability_outputs, aliases)
         loss_fn = stability_losses.get(stability_loss, from_logits=from_logits)
-        check_from_logits(stability_loss, loss_fn, from_logits)
+        check_from_logits(stability_loss, loss_fn, from_logits, signal_annealing)
         check_outputs_fit_loss(
             stability_loss,
             loss_fn,
@@ -199,6 +243,17 @@ class StabilityModel(keras.Model):
                 )
                 if covers(stability_outputs, names)
             ],
+        )
+        confidence_threshold, sharpen_temperature, annealing_steps = (
+            check_consistency_options(
+                stability_loss,
+                loss_fn,
+                keras.tree.flatten(self.outputs),
+                confidence_threshold,
+                sharpen_temperature,
+                signal_annealing,
+                annealing_steps,
+            )
         )
         if perturbation is None:
             perturbation = default_perturbation(smallest_image_shape(self.inputs))
@@ -213,7 +268,13 @@ class StabilityModel(keras.Model):
         self.stability_outputs = stability_outputs
         self.seed = seed
         self.num_views = num_views
+        self.perturb_fraction = perturb_fraction
+        self.confidence_threshold = confidence_threshold
+        self.sharpen_temperature = sharpen_temperature
+        self.signal_annealing = signal_annealing
+        self.annealing_steps = annealing_steps
         self._stability_loss_fn = loss_fn
+        self._reads_logits = bool(getattr(loss_fn, "from_logits", from_logits))
         # Build: the `(seed, step)` pair of the perturbations' random stream,
         # the metric, and the per-step state `call` hands to `compute_loss`.
         initial_seed = seed if seed is not None else random.randint(1, 2**30)
@@ -228,6 +289,16 @@ class StabilityModel(keras.Model):
             name="perturbation_seed",
         )
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
+        self.confidence_mask_tracker = (
+            None
+            if confidence_threshold is None
+            else keras.metrics.Mean(name="confidence_mask_share")
+        )
+        self.signal_annealing_tracker = (
+            None
+            if signal_annealing is None
+            else keras.metrics.Mean(name="signal_annealing_share")
+        )
         # Set by `call` and read by `compute_loss` within one step;
         # `_separate_pass` makes `call` run the network alone.
         self._joint_outputs = None
@@ -241,7 +312,7 @@ class StabilityModel(keras.Model):
         # x, and x' goes to `call` apart (Keras checks the inputs' structure).
         if not args:
             return super().__call__(*args, **kwargs)
-        clean, self._given_copy = split_perturbed_copy(args[0])
+        clean, self._given_copy, _ = split_batch(args[0])
         try:
             return super().__call__(clean, *args[1:], **kwargs)
         finally:
@@ -254,7 +325,7 @@ class StabilityModel(keras.Model):
         f(x') beside it.
         """
         # JAX's stateless_call reaches `call` without `__call__`.
-        clean, given = split_perturbed_copy(inputs)
+        clean, given, _ = split_batch(inputs)
         if given is None:
             given = getattr(self, "_given_copy", None)
         self._joint_outputs = None
@@ -264,8 +335,9 @@ class StabilityModel(keras.Model):
             or any(isinstance(t, keras.KerasTensor) for t in keras.tree.flatten(clean))
         ):
             return super().call(clean, training=training, **kwargs)
-        views = self._views(clean, given, training=True)
+        rows, views = self._views(clean, given, training=True)
         count = ops.shape(keras.tree.flatten(clean)[0])[0]
+        size = count if rows is None else ops.shape(rows)[0]
 
         def join(a, *copies):
             a = ops.convert_to_tensor(a)
@@ -279,9 +351,11 @@ class StabilityModel(keras.Model):
         clean_outputs = keras.tree.map_structure(lambda t: t[:count], outputs)
         self._joint_outputs = (
             clean_outputs,
+            rows,
             [
                 keras.tree.map_structure(
-                    lambda t, i=i: t[(i + 1) * count : (i + 2) * count], outputs
+                    lambda t, i=i: t[count + i * size : count + (i + 1) * size],
+                    outputs,
                 )
                 for i in range(len(views))
             ],
@@ -289,21 +363,30 @@ class StabilityModel(keras.Model):
         return clean_outputs
 
     def _views(self, x, given, training):
-        """The perturbed copies of `x`: `given` (one), or `num_views` drawn.
+        """`(rows, views)`: the rows perturbed (None: all) and their copies.
 
-        The views share this step's seed and take its draws in turn, so the
-        first view is the copy a one-view model draws.
+        The copies are `given` (one), or `num_views` drawn. The views share
+        this step's seed and take its draws in turn (after the draw of the
+        rows, with `perturb_fraction` < 1), so the first view of a
+        whole-batch model is the copy a one-view model draws.
         """
-        if given is not None:
-            if self.num_views != 1:
-                raise ValueError(
-                    "A batch from `with_perturbed_copy` holds one perturbed "
-                    "copy; `num_views` > 1 needs the model to draw its views. "
-                    f"Received: num_views={self.num_views}"
-                )
-            return [given]
+        if given is not None and self.num_views != 1:
+            raise ValueError(
+                "A batch from `with_perturbed_copy` holds one perturbed "
+                "copy; `num_views` > 1 needs the model to draw its views. "
+                f"Received: num_views={self.num_views}"
+            )
         seed = self._step_seed(training)
-        return [self._perturb(x, seed) for _ in range(self.num_views)]
+        rows = None
+        if self.perturb_fraction < 1:
+            rows = random_rows(keras.tree.flatten(x)[0], self.perturb_fraction, seed)
+            x, given = keras.tree.map_structure(
+                lambda t: None if t is None else ops.take(t, rows, axis=0),
+                (x, given),
+            )
+        if given is not None:
+            return rows, [given]
+        return rows, [self._perturb(x, seed) for _ in range(self.num_views)]
 
     @classmethod
     def from_model(cls, model, inputs=None, **kwargs):
@@ -358,6 +441,40 @@ class StabilityModel(keras.Model):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         """The compiled loss plus `alpha` times the stability term."""
+        x, x_perturbed, labeled = split_batch(x)
+        joint, self._joint_outputs = getattr(self, "_joint_outputs", None), None
+        if training and joint is not None and same_tensors(joint[0], y_pred):
+            rows, y_views = joint[1:]
+        else:
+            # `y_pred` was not made by this model's training `call` (evaluate,
+            # or a custom loop): f(x') from a pass of its own per view.
+            y_views = []
+            self._separate_pass = True
+            try:
+                rows, views = self._views(x, x_perturbed, training)
+                for view in views:
+                    view = keras.tree.map_structure(
+                        lambda t: ops.stop_gradient(ops.convert_to_tensor(t)), view
+                    )
+                    y_views.append(self(view, training=training))
+            finally:
+                self._separate_pass = False
+        term, share = stability_term(
+            self._stability_loss_fn,
+            output_aliases(self),
+            self.stability_outputs,
+            y_pred,
+            y_views,
+            rows,
+            sample_weight,
+            from_logits=self._reads_logits,
+            stop_gradient_clean=self.stop_gradient_clean,
+            confidence_threshold=self.confidence_threshold,
+            sharpen_temperature=self.sharpen_temperature,
+        )
+        if share is not None:
+            self.confidence_mask_tracker.update_state(share)
+        # After the views, which count this step: annealing reads the count.
         if self._compile_loss is None and not self.losses:
             task_loss = ops.zeros((), dtype="float32")
         else:
@@ -365,27 +482,11 @@ class StabilityModel(keras.Model):
                 x=x,
                 y=y,
                 y_pred=y_pred,
-                sample_weight=sample_weight,
+                sample_weight=self._task_weight(
+                    y, y_pred, sample_weight, labeled, training
+                ),
                 training=training,
             )
-        x, x_perturbed = split_perturbed_copy(x)
-        joint, self._joint_outputs = getattr(self, "_joint_outputs", None), None
-        if training and joint is not None and same_tensors(joint[0], y_pred):
-            y_views = joint[1]
-        else:
-            # `y_pred` was not made by this model's training `call` (evaluate,
-            # or a custom loop): f(x') from a pass of its own per view.
-            y_views = []
-            self._separate_pass = True
-            try:
-                for view in self._views(x, x_perturbed, training):
-                    view = keras.tree.map_structure(
-                        lambda t: ops.stop_gradient(ops.convert_to_tensor(t)), view
-                    )
-                    y_views.append(self(view, training=training))
-            finally:
-                self._separate_pass = False
-        term = self._stability_term(y_pred, y_views, sample_weight)
         batch_size = ops.shape(keras.tree.flatten(x)[0])[0]
         self.stability_loss_tracker.update_state(
             unscale_for_replicas(term), sample_weight=batch_size
@@ -395,35 +496,21 @@ class StabilityModel(keras.Model):
             ops.multiply(ops.cast(self.alpha, term.dtype), term),
         )
 
-    def _stability_term(self, y_pred, y_views, sample_weight):
-        """The term summed over outputs; over several views, see the class."""
-        if self.stop_gradient_clean:
-            y_pred = keras.tree.map_structure(ops.stop_gradient, y_pred)
-        aliases = output_aliases(self)
-        per_view = [
-            select_outputs(
-                aliases,
-                self.stability_outputs,
-                y_pred,
-                y_view,
-                sample_weight,
-            )
-            for y_view in y_views
-        ]
-        loss = self._stability_loss_fn
-        terms = []
-        for outputs in zip(*per_view, strict=True):
-            clean, weight = outputs[0][0], outputs[0][2]
-            copies = [perturbed for _, perturbed, _ in outputs]
-            if len(copies) == 1:
-                terms.append(loss(clean, copies[0], sample_weight=weight))
-            elif isinstance(loss, stability_losses.JensenShannonDivergence):
-                stacked = ops.stack([ops.convert_to_tensor(c) for c in copies])
-                terms.append(loss(clean, stacked, sample_weight=weight))
-            else:
-                views = [loss(clean, c, sample_weight=weight) for c in copies]
-                terms.append(ops.mean(ops.stack(views)))
-        return terms[0] if len(terms) == 1 else ops.sum(ops.stack(terms))
+    def _task_weight(self, y, y_pred, sample_weight, labeled, training):
+        """The compiled loss's sample weight; see `_terms.task_weight`.
+
+        Annealing (in training only) reads the steps taken, this one
+        included, from `perturbation_seed`.
+        """
+        annealing = None
+        if self.signal_annealing is not None and training:
+            step = ops.cast(self.perturbation_seed.value[1], "float32")
+            progress = step / self.annealing_steps
+            annealing = (self.signal_annealing, progress, self._reads_logits)
+        weight, kept = task_weight(y, y_pred, sample_weight, labeled, annealing)
+        if kept is not None:
+            self.signal_annealing_tracker.update_state(kept)
+        return weight
 
     def _step_seed(self, training):
         """The seed of this step's perturbation; advances the step in training.
@@ -475,6 +562,11 @@ class StabilityModel(keras.Model):
                 "stability_outputs": self.stability_outputs,
                 "seed": self.seed,
                 "num_views": self.num_views,
+                "perturb_fraction": self.perturb_fraction,
+                "confidence_threshold": self.confidence_threshold,
+                "sharpen_temperature": self.sharpen_temperature,
+                "signal_annealing": self.signal_annealing,
+                "annealing_steps": self.annealing_steps,
             }
         )
         return config
