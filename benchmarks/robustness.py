@@ -61,14 +61,30 @@ def _four_families(stddev, offset, scale):
     )
 
 
+# The other members of the family, each a candidate: the default's
+# perturbation (`mixrange`) or an adversarial one, with `StabilityModel`
+# arguments. Their augmentation rows mean nothing (pass --no-augmentation).
+REGULARIZERS = {
+    "views2_jsd": ("mixrange", {"num_views": 2, "stability_loss": "jsd"}),
+    "fraction25": ("mixrange", {"perturb_fraction": 0.25}),
+    "fraction50": ("mixrange", {"perturb_fraction": 0.5}),
+}
+
+
+def stability_kwargs(candidate):
+    """The `StabilityModel` arguments a candidate adds to its perturbation."""
+    return REGULARIZERS.get(candidate, (None, {}))[1]
+
+
 def candidates():
     """Training perturbations by name: a function of the image shape.
 
     `mixrange` is `default_perturbation` for 32x32 images, kept under its
     own name so that recorded runs stay what they were if the default
-    changes; `default` is whatever the library's default is now.
+    changes; `default` is whatever the library's default is now; the
+    names of `REGULARIZERS` add model arguments to a perturbation here.
     """
-    return {
+    found = {
         "default": lambda shape: model_module.default_perturbation(shape),
         "crop4": lambda shape: p.RandomCropOffset(4),
         "noise08": lambda shape: p.GaussianNoise(0.08),
@@ -77,6 +93,9 @@ def candidates():
         "mix4": lambda shape: _four_families(0.04, 4, 0.5),
         "mixrange": lambda shape: _four_families((0.02, 0.1), (2, 8), (0.25, 0.75)),
     }
+    for name, (perturbation, _) in REGULARIZERS.items():
+        found[name] = found[perturbation]
+    return found
 
 
 def _run_key(task, network, kind, candidate, alpha, seed):
@@ -132,6 +151,7 @@ def run_one(
         perturbation=perturbation,
         alpha=alpha,
         network=network,
+        stability_kwargs=stability_kwargs(candidate) if kind == "stability" else None,
     )
     trained = time.time() - started
     report = evaluation.robustness_report(model, x_test, y_test, seed=seed, verbose=0)
@@ -149,6 +169,9 @@ def run_one(
         "perturbation": None
         if perturbation is None
         else keras.saving.serialize_keras_object(perturbation),
+        "stability_kwargs": stability_kwargs(candidate)
+        if kind == "stability"
+        else None,
         "config": config,
         "report": {k: v for k, v in report.items() if not k.endswith("/kl")},
     }

@@ -120,6 +120,7 @@ def train_model(
     patience=None,
     validation_fraction=0.15,
     verbose=0,
+    stability_kwargs=None,
 ):
     """Trains a network one of three ways and returns the Keras model.
 
@@ -151,6 +152,8 @@ def train_model(
         validation_fraction: the share of each class held out for early
             stopping, in (0, 1). Defaults to 0.15.
         verbose: passed to `fit`. Defaults to 0.
+        stability_kwargs: further `StabilityModel` arguments for
+            `"stability"` (e.g. `{"num_views": 2}`). Defaults to `None`.
 
     Returns:
         The trained model (its `predict` never perturbs).
@@ -188,6 +191,7 @@ def train_model(
         kwargs = {"perturbation": perturbation, "seed": seed}
         if alpha is not None:
             kwargs["alpha"] = alpha
+        kwargs.update(stability_kwargs or {})
         model = StabilityModel(inputs, outputs, **kwargs)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
