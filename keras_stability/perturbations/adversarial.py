@@ -101,6 +101,16 @@ def needs_objective(perturbation):
 
     Returns:
         A Python bool.
+
+    Example:
+
+    ```python
+    from keras_stability.perturbations import Adversarial, Compose
+    from keras_stability.perturbations import GaussianNoise, needs_objective
+
+    assert needs_objective(Compose([GaussianNoise(0.02), Adversarial(0.01)]))
+    assert not needs_objective(GaussianNoise(0.02))
+    ```
     """
     if isinstance(perturbation, Adversarial):
         return True

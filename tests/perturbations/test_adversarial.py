@@ -457,6 +457,6 @@ def test_a_ball_beyond_float32_is_refused(name):
         Adversarial(**arguments)
 
 
-@pytest.mark.parametrize("obj", [Adversarial, attack_objective])
+@pytest.mark.parametrize("obj", [Adversarial, attack_objective, needs_objective])
 def test_docstring_example_runs(obj, run_example):
     run_example(obj)
