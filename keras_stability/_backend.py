@@ -3,13 +3,16 @@
 Most of the library is written with `keras.ops` and runs on every backend.
 The few pieces that need TensorFlow (libjpeg through `tf.image`, SavedModel
 export, `tf.distribute` scaling) ask for it here, so that
-`import keras_stability` never imports TensorFlow on another backend.
+`import keras_stability` never imports TensorFlow on another backend. The
+gradient with respect to an input (`input_gradient`), which `keras.ops` has
+no op for, is here too: each backend differentiates its own way.
 """
 
 import keras
 
 __all__ = [
     "assert_in_graph",
+    "input_gradient",
     "is_concrete",
     "is_tensorflow",
     "replica_id",
@@ -119,3 +122,52 @@ def unscale_for_replicas(value):
     if replicas > 1:
         value = keras.ops.multiply(value, keras.ops.cast(replicas, value.dtype))
     return value
+
+
+def input_gradient(fn, x):
+    """The gradient of the scalar `fn(x)` with respect to the tensor `x`.
+
+    Works eagerly, inside `tf.function` (also with `jit_compile=True`) and
+    `jax.jit`, and inside `torch.no_grad()` (as in `evaluate`): on PyTorch
+    it differentiates a detached copy of `x` under `torch.enable_grad()`.
+    No gradient flows back out of the result to `x` or to what `fn` closes
+    over; the caller differentiates nothing through it.
+
+    Args:
+        fn: a callable taking a tensor shaped like `x` and returning a
+            scalar float tensor.
+        x: a float tensor.
+
+    Returns:
+        A tensor shaped like `x`: zeros where `fn` does not depend on `x`.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        gradient = tape.gradient(
+            value, x, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
+        return tf.stop_gradient(gradient)
+    if backend == "jax":
+        import jax
+
+        return jax.lax.stop_gradient(jax.grad(fn)(x))
+    if backend == "torch":
+        import torch
+
+        with torch.enable_grad():
+            leaf = torch.as_tensor(x).detach().requires_grad_(True)
+            value = fn(leaf)
+            if not value.requires_grad:
+                return torch.zeros_like(leaf)
+            (gradient,) = torch.autograd.grad(value, leaf, allow_unused=True)
+        return torch.zeros_like(leaf) if gradient is None else gradient.detach()
+    raise RuntimeError(
+        f"Gradients with respect to inputs are not available on the '{backend}' "
+        "backend; use TensorFlow, JAX or PyTorch."
+    )

@@ -129,6 +129,33 @@ def value_and_gradient():
     return evaluate
 
 
+def _lowbias32(x):
+    """Chris Wellons's lowbias32 hash of a 32-bit unsigned int, as in its C code."""
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) % 2**32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) % 2**32
+    return x ^ (x >> 16)
+
+
+def _portable_uniform(shape, pair):
+    """`_seeds.portable_uniform` in plain Python integers, from `seed.next()`."""
+    word0, word1 = (int(w) % 2**32 for w in pair)
+    key0 = _lowbias32((word0 + 0x9E3779B9) % 2**32)
+    key1 = _lowbias32(word1 ^ key0)
+    draws = [
+        (_lowbias32((_lowbias32(index ^ key0) + key1) % 2**32) >> 8) / 2**24
+        for index in range(int(np.prod(shape)))
+    ]
+    return np.array(draws, np.float64).reshape(shape)
+
+
+@pytest.fixture
+def portable_uniform_reference():
+    """`f(shape, pair)`: the backend-independent draws for a seed pair."""
+    return _portable_uniform
+
+
 # Photographs and libjpeg references, shared by the tests of
 # `keras_stability.jpeg` and of `JpegCompression`. The references are
 # TensorFlow's own codec: `tf.image.adjust_jpeg_quality` image by image, and,

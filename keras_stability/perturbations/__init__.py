@@ -11,10 +11,15 @@ fresh, replayable x' at every step.
 
 One module per topic: `base` (the `Perturbation` class), `apply` (applying a
 perturbation, a Keras layer or a callable), one module per distortion family
-(`noise`, `jpeg_compression`, `crop`, `thumbnail`), `combinations`,
-`defaults` and `perturbed_copy` (x' computed in the `tf.data` pipeline).
+(`noise`, `jpeg_compression`, `crop`, `thumbnail`), `adversarial` (the
+worst-case x' of TRADES, which attacks an objective the model hands over
+with `attack_objective`), `combinations`, `defaults` and `perturbed_copy`
+(x' computed in the `tf.data` pipeline).
 """
 
+from keras_stability.perturbations.adversarial import Adversarial
+from keras_stability.perturbations.adversarial import attack_objective
+from keras_stability.perturbations.adversarial import needs_objective
 from keras_stability.perturbations.apply import apply_perturbation
 from keras_stability.perturbations.apply import check_fits
 from keras_stability.perturbations.apply import check_perturbation
@@ -34,6 +39,7 @@ from keras_stability.perturbations.thumbnail import ThumbnailResize
 __all__ = [
     "CLEAN_KEY",
     "PERTURBED_KEY",
+    "Adversarial",
     "Compose",
     "GaussianNoise",
     "JpegCompression",
@@ -42,9 +48,11 @@ __all__ = [
     "RandomCropOffset",
     "ThumbnailResize",
     "apply_perturbation",
+    "attack_objective",
     "check_fits",
     "check_perturbation",
     "default_perturbation",
+    "needs_objective",
     "split_perturbed_copy",
     "with_perturbed_copy",
 ]

@@ -9,6 +9,7 @@ from keras_stability import perturbations
 def test_all_lists_the_public_names():
     assert sorted(perturbations.__all__) == sorted(
         [
+            "Adversarial",
             "CLEAN_KEY",
             "Compose",
             "GaussianNoise",
@@ -19,9 +20,11 @@ def test_all_lists_the_public_names():
             "RandomCropOffset",
             "ThumbnailResize",
             "apply_perturbation",
+            "attack_objective",
             "check_fits",
             "check_perturbation",
             "default_perturbation",
+            "needs_objective",
             "split_perturbed_copy",
             "with_perturbed_copy",
         ]
@@ -45,6 +48,7 @@ def test_perturbed_copy_names_still_import_from_data():
 def test_classes_keep_their_registered_names():
     # Saved .keras files name the classes so; renaming would break loading.
     for name in (
+        "Adversarial",
         "Compose",
         "GaussianNoise",
         "JpegCompression",
