@@ -33,8 +33,10 @@ from keras_stability._terms import random_rows
 from keras_stability._terms import stability_term
 from keras_stability._terms import task_weight
 from keras_stability.perturbations import apply_perturbation
+from keras_stability.perturbations import attack_objective
 from keras_stability.perturbations import check_fits
 from keras_stability.perturbations import default_perturbation
+from keras_stability.perturbations import needs_objective
 
 __all__ = ["DEFAULT_ALPHA", "StabilityModel", "default_perturbation"]
 
@@ -259,6 +261,12 @@ class StabilityModel(keras.Model):
             perturbation = default_perturbation(smallest_image_shape(self.inputs))
         for tensor in keras.tree.flatten(self.inputs):
             check_fits(perturbation, tensor.shape)
+        if needs_objective(perturbation) and len(keras.tree.flatten(self.inputs)) > 1:
+            raise ValueError(
+                "An `Adversarial` perturbation attacks a model with one input; "
+                f"this one has {len(keras.tree.flatten(self.inputs))}. "
+                f"Received: perturbation={perturbation!r}"
+            )
         # Store.
         self.perturbation = perturbation
         self.stability_loss = stability_loss
@@ -386,7 +394,34 @@ class StabilityModel(keras.Model):
             )
         if given is not None:
             return rows, [given]
-        return rows, [self._perturb(x, seed) for _ in range(self.num_views)]
+        if not needs_objective(self.perturbation):
+            return rows, [self._perturb(x, seed) for _ in range(self.num_views)]
+        with attack_objective(self._attack_objective(x)):
+            return rows, [self._perturb(x, seed) for _ in range(self.num_views)]
+
+    def _attack_objective(self, x):
+        """What `Adversarial` increases: the term between f(x) and f(x').
+
+        Both in inference mode (TRADES attacks in evaluation mode), so that
+        rows do not interact and no batch statistic moves; f(x) is fixed.
+        """
+        clean = keras.tree.map_structure(ops.stop_gradient, self(x, training=False))
+        aliases = output_aliases(self)
+
+        def objective(images):
+            term, _ = stability_term(
+                self._stability_loss_fn,
+                aliases,
+                self.stability_outputs,
+                clean,
+                [self(images, training=False)],
+                None,
+                None,
+                from_logits=self._reads_logits,
+            )
+            return term
+
+        return objective
 
     @classmethod
     def from_model(cls, model, inputs=None, **kwargs):

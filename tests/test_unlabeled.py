@@ -29,7 +29,9 @@ def _labeled(tf, n=10, weights=False):
 
 
 def _unlabeled(tf, n=7):
-    x = -1.0 - np.arange(n, dtype="float32")[:, None, None, None] * np.ones((1, 2, 2, 1))
+    x = -1.0 - np.arange(n, dtype="float32")[:, None, None, None] * np.ones(
+        (1, 2, 2, 1)
+    )
     return tf.data.Dataset.from_tensor_slices(x.astype("float32"))
 
 
@@ -101,9 +103,7 @@ def test_a_stability_model_fits_on_it_and_evaluates(tf, rng, tmp_path):
         confidence_threshold=0.3,
         seed=0,
     )
-    model.compile(
-        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(joined, epochs=2, verbose=0, shuffle=False)
     assert all(np.isfinite(history.history["loss"]))
     results = model.evaluate(joined, verbose=0, return_dict=True)
