@@ -92,6 +92,15 @@ def candidates():
         "thumb50": lambda shape: p.ThumbnailResize(scale=0.5),
         "mix4": lambda shape: _four_families(0.04, 4, 0.5),
         "mixrange": lambda shape: _four_families((0.02, 0.1), (2, 8), (0.25, 0.75)),
+        # TRADES's x' (8/255 at 32x32, three steps), and the default's
+        # distortions attacked further by one step.
+        "adversarial": lambda shape: p.Adversarial(0.03, steps=3),
+        "mix_adversarial": lambda shape: p.Compose(
+            [
+                _four_families((0.02, 0.1), (2, 8), (0.25, 0.75)),
+                p.Adversarial(0.015, steps=1),
+            ]
+        ),
     }
     for name, (perturbation, _) in REGULARIZERS.items():
         found[name] = found[perturbation]

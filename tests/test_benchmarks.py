@@ -288,3 +288,68 @@ def test_throughput_benchmark_runs_once_on_tiny_data(tmp_path, capsys):
     assert images.shape == (4, 12, 12, 3) and images.dtype == np.float32
     assert np.array_equal(images[3], images[0])
     np.testing.assert_allclose(images * 255, np.round(images * 255), atol=1e-4)
+
+
+def test_regularizer_steps_report_ratios_to_their_floors(tmp_path, capsys):
+    backend = keras.backend.backend()
+    path = tmp_path / "regularizers.json"
+    argv = ["--backend", backend, "--batch", "4", "--steps", "1", "--repeats", "2"]
+    argv += ["--rows", "views2", "fraction50", "adversarial1", "--json", str(path)]
+    results = _load("regularizer_steps").main(argv)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(results))
+    row = results["models"]["small_cnn"]
+    rounds = row["rounds_s"]
+    assert set(rounds) == {
+        "plain_1B",
+        "plain_2B",
+        "plain_3B",
+        "views2",
+        "fraction50",
+        "adversarial1",
+    }
+    for name, floor in (("views2", "plain_3B"), ("fraction50", "plain_2B")):
+        within = np.divide(rounds[name], rounds[floor])
+        assert row["rows"][name]["ratio_to_floor"] == pytest.approx(
+            statistics.median(within)
+        )
+    # The adversarial floor: a plain step at B times steps + 2.
+    within = np.divide(rounds["adversarial1"], 3 * np.asarray(rounds["plain_1B"]))
+    assert row["rows"]["adversarial1"]["ratio_to_floor"] == pytest.approx(
+        statistics.median(within)
+    )
+    assert "its floor (3 x plain B" in capsys.readouterr().out
+
+
+def test_the_regularizer_candidates_pass_their_model_arguments():
+    module = _load("robustness")
+    for name, (perturbation, kwargs) in module.REGULARIZERS.items():
+        assert module.stability_kwargs(name) == kwargs
+        built = module.candidates()[name]((32, 32, 3)).get_config()
+        again = module.candidates()[perturbation]((32, 32, 3)).get_config()
+        assert type(built) is type(again) and built.keys() == again.keys()
+    assert module.stability_kwargs("mixrange") == {}
+
+
+@pytest.mark.tensorflow
+def test_unlabeled_benchmark_trains_each_setting_once(tmp_path, capsys):
+    module = _load("unlabeled")
+    runs = tmp_path / "runs.jsonl"
+    records = module.main(["--quick", "--tasks", "photographs", "--runs", str(runs)])
+    # --quick keeps no file; the records come back.
+    assert not runs.exists()
+    assert sorted(r["setting"] for r in records.values()) == sorted(module.SETTINGS)
+    for record in records.values():
+        assert record["labeled"] + record["unlabeled"] == 100  # 10 classes x 10
+        assert record["labeled"] == 10  # 10% of each class
+    printed = capsys.readouterr().out
+    summary = module.summarize(records, "photographs", "uda", [0])
+    assert summary[0] == [records["photographs|uda|0"]["report"]["clean/top1"]]
+    assert "uda" in printed and "x baseline" in printed
+
+
+def test_labeled_indices_are_a_stratified_share():
+    module = _load("unlabeled")
+    y = np.repeat(np.arange(4), [10, 20, 30, 5])
+    chosen = module.labeled_indices(y, 0.1, seed=0)
+    assert np.bincount(y[chosen]).tolist() == [1, 2, 3, 1]  # at least one
+    assert len(set(chosen.tolist())) == len(chosen)
