@@ -94,7 +94,7 @@ def train(setting, x_labeled, y_labeled, x_unlabeled, *, seed, epochs, batch, ra
         dataset = data.with_unlabeled(labeled, unlabeled, ratio, batch_size=batch)
     else:
         dataset = labeled.batch(batch)
-    model.fit(dataset, epochs=epochs, verbose=0)
+    model.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
     return model
 
 

@@ -11,13 +11,84 @@ import numpy as np
 from keras import ops
 
 from keras_stability import losses as stability_losses
+from keras_stability._checks import check_bool
 from keras_stability._checks import check_choice
 from keras_stability._checks import check_float
 from keras_stability._checks import check_int
+from keras_stability._checks import check_non_negative
+from keras_stability._outputs import covers
+from keras_stability._outputs import output_aliases
+from keras_stability._seeds import MAX_SEED
 from keras_stability.consistency import ANNEALING_SCHEDULES
 from keras_stability.data import split_labeled
 from keras_stability.perturbations import Perturbation
+from keras_stability.perturbations import check_fits
+from keras_stability.perturbations import default_perturbation
+from keras_stability.perturbations import needs_objective
 from keras_stability.perturbations import split_perturbed_copy
+
+
+def check_arguments(model, arguments, max_views):
+    """`StabilityModel`'s arguments checked against each other and the model.
+
+    Args:
+        model: the functional model, built on its inputs and outputs.
+        arguments: the `StabilityModel` arguments by name.
+        max_views: the largest `num_views`.
+
+    Returns:
+        `(arguments, loss_fn)`: the arguments normalized (the default
+        perturbation filled in, numbers as Python floats and ints), and the
+        stability loss they resolve to.
+    """
+    a = dict(arguments)
+    a["alpha"] = check_non_negative(a["alpha"], "alpha")
+    a["seed"] = check_int(a["seed"], "seed", 0, MAX_SEED, allow_none=True)
+    a["num_views"] = check_int(a["num_views"], "num_views", 1, max_views)
+    a["perturb_fraction"] = check_float(
+        a["perturb_fraction"], "perturb_fraction", 0, 1, include_low=False
+    )
+    for flag in ("from_logits", "stop_gradient_clean"):
+        a[flag] = check_bool(a[flag], flag)
+    aliases = output_aliases(model)
+    a["stability_outputs"] = check_stability_outputs(a["stability_outputs"], aliases)
+    loss = a["stability_loss"]
+    loss_fn = stability_losses.get(loss, from_logits=a["from_logits"])
+    check_from_logits(loss, loss_fn, a["from_logits"], a["signal_annealing"])
+    outputs = keras.tree.flatten(model.outputs)
+    check_outputs_fit_loss(
+        loss,
+        loss_fn,
+        [
+            (names[0], output)
+            for names, output in zip(aliases, outputs, strict=True)
+            if covers(a["stability_outputs"], names)
+        ],
+    )
+    (
+        a["confidence_threshold"],
+        a["sharpen_temperature"],
+        a["annealing_steps"],
+    ) = check_consistency_options(
+        loss,
+        loss_fn,
+        outputs,
+        a["confidence_threshold"],
+        a["sharpen_temperature"],
+        a["signal_annealing"],
+        a["annealing_steps"],
+    )
+    if a["perturbation"] is None:
+        a["perturbation"] = default_perturbation(smallest_image_shape(model.inputs))
+    inputs = keras.tree.flatten(model.inputs)
+    for tensor in inputs:
+        check_fits(a["perturbation"], tensor.shape)
+    if needs_objective(a["perturbation"]) and len(inputs) > 1:
+        raise ValueError(
+            "An `Adversarial` perturbation attacks a model with one input; "
+            f"this one has {len(inputs)}. Received: perturbation={a['perturbation']!r}"
+        )
+    return a, loss_fn
 
 
 def split_batch(x):

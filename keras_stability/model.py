@@ -6,27 +6,16 @@ import random
 import keras
 from keras import ops
 
-from keras_stability import losses as stability_losses
 from keras_stability._backend import replica_id
 from keras_stability._backend import unscale_for_replicas
 from keras_stability._batch_statistics import clean_rows
 from keras_stability._batch_statistics import track_clean_statistics
-from keras_stability._checks import check_bool
-from keras_stability._checks import check_float
-from keras_stability._checks import check_int
-from keras_stability._checks import check_non_negative
-from keras_stability._model_checks import check_consistency_options
-from keras_stability._model_checks import check_from_logits
+from keras_stability._model_checks import check_arguments
 from keras_stability._model_checks import check_inputs
-from keras_stability._model_checks import check_outputs_fit_loss
-from keras_stability._model_checks import check_stability_outputs
-from keras_stability._model_checks import smallest_image_shape
 from keras_stability._model_checks import split_batch
-from keras_stability._outputs import covers
 from keras_stability._outputs import output_aliases
 from keras_stability._outputs import same_tensors
 from keras_stability._outputs import symbolic_io
-from keras_stability._seeds import MAX_SEED
 from keras_stability._seeds import StepSeed
 from keras_stability._seeds import seed_dtype
 from keras_stability._terms import random_rows
@@ -34,7 +23,6 @@ from keras_stability._terms import stability_term
 from keras_stability._terms import task_weight
 from keras_stability.perturbations import apply_perturbation
 from keras_stability.perturbations import attack_objective
-from keras_stability.perturbations import check_fits
 from keras_stability.perturbations import default_perturbation
 from keras_stability.perturbations import needs_objective
 
@@ -222,70 +210,30 @@ class StabilityModel(keras.Model):
         **kwargs,
     ):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        # Check.
-        check_non_negative(alpha, "alpha")
-        seed = check_int(seed, "seed", 0, MAX_SEED, allow_none=True)
-        num_views = check_int(num_views, "num_views", 1, _MAX_VIEWS)
-        perturb_fraction = check_float(
-            perturb_fraction, "perturb_fraction", 0, 1, include_low=False
+        # Check, then store each argument under its name.
+        arguments = dict(
+            perturbation=perturbation,
+            stability_loss=stability_loss,
+            alpha=alpha,
+            from_logits=from_logits,
+            stop_gradient_clean=stop_gradient_clean,
+            stability_outputs=stability_outputs,
+            seed=seed,
+            num_views=num_views,
+            perturb_fraction=perturb_fraction,
+            confidence_threshold=confidence_threshold,
+            sharpen_temperature=sharpen_temperature,
+            signal_annealing=signal_annealing,
+            annealing_steps=annealing_steps,
         )
-        from_logits = check_bool(from_logits, "from_logits")
-        stop_gradient_clean = check_bool(stop_gradient_clean, "stop_gradient_clean")
-        aliases = output_aliases(self)
-        stability_outputs = check_stability_outputs(stability_outputs, aliases)
-        loss_fn = stability_losses.get(stability_loss, from_logits=from_logits)
-        check_from_logits(stability_loss, loss_fn, from_logits, signal_annealing)
-        check_outputs_fit_loss(
-            stability_loss,
-            loss_fn,
-            [
-                (names[0], output)
-                for names, output in zip(
-                    aliases, keras.tree.flatten(self.outputs), strict=True
-                )
-                if covers(stability_outputs, names)
-            ],
-        )
-        confidence_threshold, sharpen_temperature, annealing_steps = (
-            check_consistency_options(
-                stability_loss,
-                loss_fn,
-                keras.tree.flatten(self.outputs),
-                confidence_threshold,
-                sharpen_temperature,
-                signal_annealing,
-                annealing_steps,
-            )
-        )
-        if perturbation is None:
-            perturbation = default_perturbation(smallest_image_shape(self.inputs))
-        for tensor in keras.tree.flatten(self.inputs):
-            check_fits(perturbation, tensor.shape)
-        if needs_objective(perturbation) and len(keras.tree.flatten(self.inputs)) > 1:
-            raise ValueError(
-                "An `Adversarial` perturbation attacks a model with one input; "
-                f"this one has {len(keras.tree.flatten(self.inputs))}. "
-                f"Received: perturbation={perturbation!r}"
-            )
-        # Store.
-        self.perturbation = perturbation
-        self.stability_loss = stability_loss
-        self.alpha = float(alpha)
-        self.from_logits = from_logits
-        self.stop_gradient_clean = stop_gradient_clean
-        self.stability_outputs = stability_outputs
-        self.seed = seed
-        self.num_views = num_views
-        self.perturb_fraction = perturb_fraction
-        self.confidence_threshold = confidence_threshold
-        self.sharpen_temperature = sharpen_temperature
-        self.signal_annealing = signal_annealing
-        self.annealing_steps = annealing_steps
+        arguments, loss_fn = check_arguments(self, arguments, _MAX_VIEWS)
+        for key in _STABILITY_ARGS:
+            setattr(self, key, arguments[key])
         self._stability_loss_fn = loss_fn
-        self._reads_logits = bool(getattr(loss_fn, "from_logits", from_logits))
+        self._reads_logits = bool(getattr(loss_fn, "from_logits", self.from_logits))
         # Build: the `(seed, step)` pair of the perturbations' random stream,
-        # the metric, and the per-step state `call` hands to `compute_loss`.
-        initial_seed = seed if seed is not None else random.randint(1, 2**30)
+        # the metrics, and the per-step state `call` hands to `compute_loss`.
+        initial_seed = self.seed if self.seed is not None else random.randint(1, 2**30)
         self.perturbation_seed = self.add_weight(
             shape=(2,),
             initializer=lambda shape, dtype: ops.convert_to_tensor(
@@ -299,12 +247,12 @@ class StabilityModel(keras.Model):
         self.stability_loss_tracker = keras.metrics.Mean(name="stability_loss")
         self.confidence_mask_tracker = (
             None
-            if confidence_threshold is None
+            if self.confidence_threshold is None
             else keras.metrics.Mean(name="confidence_mask_share")
         )
         self.signal_annealing_tracker = (
             None
-            if signal_annealing is None
+            if self.signal_annealing is None
             else keras.metrics.Mean(name="signal_annealing_share")
         )
         # Set by `call` and read by `compute_loss` within one step;
@@ -585,25 +533,9 @@ class StabilityModel(keras.Model):
         # Our __init__ is not Functional's, so Functional.get_config would
         # refuse; a plain functional view of the same graph gives the config.
         config = keras.Model(self.input, self.output, name=self.name).get_config()
-        config.update(
-            {
-                "perturbation": keras.saving.serialize_keras_object(self.perturbation),
-                "stability_loss": keras.saving.serialize_keras_object(
-                    self.stability_loss
-                ),
-                "alpha": self.alpha,
-                "from_logits": self.from_logits,
-                "stop_gradient_clean": self.stop_gradient_clean,
-                "stability_outputs": self.stability_outputs,
-                "seed": self.seed,
-                "num_views": self.num_views,
-                "perturb_fraction": self.perturb_fraction,
-                "confidence_threshold": self.confidence_threshold,
-                "sharpen_temperature": self.sharpen_temperature,
-                "signal_annealing": self.signal_annealing,
-                "annealing_steps": self.annealing_steps,
-            }
-        )
+        config.update({key: getattr(self, key) for key in _STABILITY_ARGS})
+        for key in ("perturbation", "stability_loss"):
+            config[key] = keras.saving.serialize_keras_object(config[key])
         return config
 
     @classmethod
