@@ -455,6 +455,10 @@ def _model_with_non_defaults():
         stop_gradient_clean=True,
         stability_outputs=["logits"],
         seed=11,
+        num_views=2,
+        perturb_fraction=0.5,
+        confidence_threshold=0.3,
+        sharpen_temperature=0.5,
         name="stable",
     )
 

@@ -289,3 +289,48 @@ def test_uda_options_need_a_distribution_loss_and_annealing_one_output():
             signal_annealing="log",
             annealing_steps=5,
         )
+
+
+REGULARIZERS = {
+    "views": {"num_views": 3, "stability_loss": "jsd"},
+    "fraction": {"perturb_fraction": 0.25},
+    "adversarial": {
+        "perturbation": perturbations.Adversarial(0.03, steps=2, norm="l2")
+    },
+    "uda": {
+        "stop_gradient_clean": True,
+        "confidence_threshold": 0.2,
+        "sharpen_temperature": 0.5,
+        "signal_annealing": "log",
+        "annealing_steps": 10,
+    },
+}
+
+
+@pytest.mark.tensorflow  # SavedModel
+@pytest.mark.parametrize("name", list(REGULARIZERS))
+def test_every_regularizer_fits_saves_reloads_and_exports(name, rng, tmp_path):
+    import tensorflow as tf
+
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(4, activation="softmax")(
+        keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs))
+    )
+    arguments = {"perturbation": perturbations.GaussianNoise(0.05), "seed": 1}
+    arguments.update(REGULARIZERS[name])
+    model = StabilityModel(inputs, outputs, **arguments)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = rng.random((16, 8, 8, 3)).astype("float32")
+    history = model.fit(x, np.arange(16) % 4, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["stability_loss"][0])
+    model.save(tmp_path / f"{name}.keras")
+    loaded = keras.saving.load_model(tmp_path / f"{name}.keras", safe_mode=True)
+    for key, value in REGULARIZERS[name].items():
+        if key != "perturbation":
+            assert getattr(loaded, key) == value, key
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-6)
+    loaded.export(str(tmp_path / name), verbose=False)
+    exported = tf.saved_model.load(str(tmp_path / name))  # kept: owns the weights
+    served = exported.serve(tf.constant(x))
+    np.testing.assert_allclose(served.numpy(), expected, rtol=1e-5, atol=1e-6)
