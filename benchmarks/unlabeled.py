@@ -14,7 +14,8 @@ pass over the labeled images), over several seeds:
   rows, the stability term on every row;
 - `uda`: as `unlabeled`, with UDA's options (sharpened clean distribution,
   confidence mask, stop-gradient on the clean branch, linear Training Signal
-  Annealing).
+  Annealing); `uda_sharpen`, `uda_mask` and `uda_tsa` add one of them each
+  (sharpening with the stop-gradient UDA pairs it with).
 
 Every model is measured with `evaluation.robustness_report` on the task's
 test images: clean top-1 and the flip rate at each family's strongest
@@ -40,13 +41,19 @@ from keras_stability import datasets
 from keras_stability import demo
 from keras_stability import evaluation
 
-SETTINGS = ("baseline", "labeled", "unlabeled", "uda")
+# UDA's options, all together (`uda`) and one at a time.
 UDA_OPTIONS = {
-    "sharpen_temperature": 0.4,
-    "confidence_threshold": 0.6,
-    "stop_gradient_clean": True,
-    "signal_annealing": "linear",
+    "uda": {
+        "sharpen_temperature": 0.4,
+        "confidence_threshold": 0.6,
+        "stop_gradient_clean": True,
+        "signal_annealing": "linear",
+    },
+    "uda_sharpen": {"sharpen_temperature": 0.4, "stop_gradient_clean": True},
+    "uda_mask": {"confidence_threshold": 0.6},
+    "uda_tsa": {"signal_annealing": "linear"},
 }
+SETTINGS = ("baseline", "labeled", "unlabeled", *UDA_OPTIONS)
 
 
 def labeled_indices(y, fraction, seed):
@@ -64,9 +71,9 @@ def _model(setting, shape, classes, seed, annealing_steps):
     inputs, outputs = demo.NETWORKS["small_cnn"](shape, classes)
     if setting == "baseline":
         return keras.Model(inputs, outputs)
-    options = {}
-    if setting == "uda":
-        options = dict(UDA_OPTIONS, annealing_steps=annealing_steps)
+    options = dict(UDA_OPTIONS.get(setting, {}))
+    if "signal_annealing" in options:
+        options["annealing_steps"] = annealing_steps
     return StabilityModel(inputs, outputs, seed=seed, **options)
 
 
@@ -87,7 +94,7 @@ def train(setting, x_labeled, y_labeled, x_unlabeled, *, seed, epochs, batch, ra
     labeled = tf.data.Dataset.from_tensor_slices((x_labeled, y_labeled)).shuffle(
         len(x_labeled), seed=seed, reshuffle_each_iteration=True
     )
-    if setting in ("unlabeled", "uda"):
+    if setting not in ("baseline", "labeled"):
         unlabeled = tf.data.Dataset.from_tensor_slices(x_unlabeled).shuffle(
             len(x_unlabeled), seed=seed + 1, reshuffle_each_iteration=True
         )
@@ -121,7 +128,7 @@ def print_table(records, args, out=sys.stdout):
             file=out,
         )
         print(
-            f"{'setting':<10} {'clean top-1':>15}  {'strongest flip':>15}  "
+            f"{'setting':<12} {'clean top-1':>15}  {'strongest flip':>15}  "
             f"{'x baseline':>11}",
             file=out,
         )
@@ -136,7 +143,7 @@ def print_table(records, args, out=sys.stdout):
                 else f"{np.mean(ratios):>5.2f}+-{np.std(ratios):.2f}"
             )
             print(
-                f"{setting:<10} {np.mean(top1):.4f}+-{np.std(top1):.4f}  "
+                f"{setting:<12} {np.mean(top1):.4f}+-{np.std(top1):.4f}  "
                 f"{np.mean(flips):.4f}+-{np.std(flips):.4f}  {ratio:>11}",
                 file=out,
             )
