@@ -139,25 +139,27 @@ _MIRRORED = textwrap.dedent(
     from keras_stability import StabilityModel, perturbations
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        inputs = keras.Input((8, 8, 1))
-        outputs = keras.layers.Dense(3, activation="softmax")(
-            keras.layers.Flatten()(inputs)
-        )
-        model = StabilityModel(
-            inputs, outputs, perturbation=perturbations.Adversarial(0.05), seed=0
-        )
-        model.compile("adam", "sparse_categorical_crossentropy")
     x = np.random.default_rng(0).random((32, 8, 8, 1)).astype("float32")
-    history = model.fit(x, np.arange(32) % 3, batch_size=16, epochs=2, verbose=0)
     print("replicas", strategy.num_replicas_in_sync)
-    print("stability", *history.history["stability_loss"])
+    for name, arguments in [
+        ("adversarial", {"perturbation": perturbations.Adversarial(0.05)}),
+        ("fraction", {"perturb_fraction": 0.5, "num_views": 2}),
+    ]:
+        with strategy.scope():
+            inputs = keras.Input((8, 8, 1))
+            outputs = keras.layers.Dense(3, activation="softmax")(
+                keras.layers.Flatten()(inputs)
+            )
+            model = StabilityModel(inputs, outputs, seed=0, **arguments)
+            model.compile("adam", "sparse_categorical_crossentropy")
+        history = model.fit(x, np.arange(32) % 3, batch_size=16, epochs=2, verbose=0)
+        print(name, *history.history["stability_loss"])
     """
 )
 
 
 @pytest.mark.tensorflow
-def test_adversarial_training_under_a_mirrored_strategy(tmp_path):
+def test_adversarial_and_fraction_training_under_a_mirrored_strategy(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(_MIRRORED)
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
@@ -173,5 +175,7 @@ def test_adversarial_training_under_a_mirrored_strategy(tmp_path):
         line.split(" ", 1) for line in result.stdout.splitlines() if " " in line
     )
     assert lines["replicas"] == "2"
-    values = [float(v) for v in lines["stability"].split()]
-    assert len(values) == 2 and all(np.isfinite(values)) and all(v > 0 for v in values)
+    for name in ("adversarial", "fraction"):
+        values = [float(v) for v in lines[name].split()]
+        assert len(values) == 2 and all(np.isfinite(values)), name
+        assert all(v > 0 for v in values), name
