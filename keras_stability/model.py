@@ -89,6 +89,10 @@ class StabilityModel(keras.Model):
       `BatchNormalization` layers normalize both halves with the clean
       half's statistics and track only those, so their moving statistics
       are the clean data's.
+    - A perturbation holding `perturbations.Adversarial` (TRADES's x')
+      attacks the term between f(x) and f(x'), both computed in inference
+      mode for the attack, from f(x) fixed; the step then trains on the
+      attacked copy like on any other.
     - Batches from `data.with_unlabeled` mark which rows have labels: the
       compiled loss is the mean over the labeled rows only, the stability
       term covers every row (semi-supervised training, as in UDA). `predict` and `evaluate` run the network on one
