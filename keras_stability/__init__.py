@@ -11,6 +11,7 @@ from keras_stability import layers
 from keras_stability import losses
 from keras_stability import perturbations
 from keras_stability import plotting
+from keras_stability import serving
 from keras_stability.model import StabilityModel
 
 __version__ = "0.2.0"
@@ -25,4 +26,5 @@ __all__ = [
     "losses",
     "perturbations",
     "plotting",
+    "serving",
 ]

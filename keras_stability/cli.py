@@ -86,7 +86,9 @@ def _parser():
         "SavedModel folder and reports accuracy, flip rate and KL under JPEG, "
         "thumbnail, crop and noise distortions.",
     )
-    evaluate.add_argument("model", help="a .keras file or a SavedModel folder")
+    evaluate.add_argument(
+        "model", help="a .keras file, a SavedModel folder or an .onnx file"
+    )
     evaluate.add_argument(
         "--data",
         required=True,
@@ -165,8 +167,17 @@ def _load_model(path, unsafe):
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             raise CommandError(f"{path} is a folder but not a SavedModel.")
         return _SavedModelClassifier(path)
+    if path.endswith(".onnx"):
+        from keras_stability import serving
+
+        try:
+            return serving.load_onnx(path)
+        except (ImportError, ValueError) as error:
+            raise CommandError(_one_line(error)) from error
     if not path.endswith(".keras"):
-        raise CommandError(f"Expected a .keras file or a SavedModel folder: {path}")
+        raise CommandError(
+            f"Expected a .keras file, a SavedModel folder or an .onnx file: {path}"
+        )
     try:
         return keras.saving.load_model(path, safe_mode=not unsafe)
     except ValueError as error:

@@ -105,6 +105,26 @@ def test_evaluate_an_exported_saved_model(tmp_path, rng, capsys):
     assert len(summaries) == 2 and summaries[0] == summaries[1]
 
 
+@pytest.mark.tensorflow  # Keras exports ONNX through tf2onnx
+def test_evaluate_an_onnx_file(tmp_path, rng, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    data = _write_image_folder(tmp_path / "images", rng)
+    model = _small_classifier(tmp_path / "model.keras")
+    model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)  # export needs a call
+    model.export(str(tmp_path / "model.onnx"), format="onnx", verbose=False)
+    for path in ("model.onnx", "model.keras"):
+        assert cli.main(["evaluate", str(tmp_path / path), "--data", str(data)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    summaries = [line for line in printed if line.startswith("12 images")]
+    assert len(summaries) == 2 and summaries[0] == summaries[1]
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    assert (
+        cli.main(["evaluate", str(tmp_path / "broken.onnx"), "--data", str(data)]) == 2
+    )
+    assert "onnxruntime could not read" in capsys.readouterr().err
+
+
 def test_evaluate_errors(tmp_path, rng, capsys):
     data = _write_image_folder(tmp_path / "images", rng)
     model_path = tmp_path / "model.keras"
