@@ -4,6 +4,11 @@ Replace `keras.Model` with `StabilityModel`, `fit` as usual: each step also
 pulls the output on a perturbed copy of the batch towards the clean output.
 """
 
+from keras_stability._quiet_start import quiet_start
+
+with quiet_start():  # TensorFlow's start-up log, under the command only
+    import keras  # noqa: F401
+
 from keras_stability import data
 from keras_stability import evaluation
 from keras_stability import jpeg

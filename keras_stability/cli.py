@@ -1,12 +1,14 @@
 """`keras-stability`: the command line.
 
+keras-stability --version
 keras-stability demo [--output DIR] [--quick] [--epochs N] [--seeds N]
     [--dataset photographs|digits|DIR]
 keras-stability evaluate MODEL --data DIR [--value-range LOW HIGH] [--suggest]
-    [--output DIR] [--unsafe]
+    [--distortions FAMILY ...] [--output DIR] [--unsafe]
 
-The library (Keras, and TensorFlow with it) is imported inside the commands,
-not at the top: `--help` and argument errors answer at once.
+The command's modules are imported inside the commands. The package itself
+(Keras, and TensorFlow with it) loads before `main` runs, with TensorFlow's
+start-up log held back (`_quiet_start`) unless `TF_CPP_MIN_LOG_LEVEL` is set.
 """
 
 import argparse
@@ -14,6 +16,8 @@ import os
 import sys
 
 import numpy as np
+
+from keras_stability import __version__
 
 __all__ = ["main"]
 
@@ -37,6 +41,9 @@ def _parser():
         prog="keras-stability",
         description="Stability Training for Keras: train and measure models "
         "whose predictions do not flip on near-duplicates.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -116,6 +123,14 @@ def _parser():
         action="store_true",
         help="also print the Python line of a training perturbation aimed at "
         "the distortions that flip this model most",
+    )
+    evaluate.add_argument(
+        "--distortions",
+        nargs="+",
+        default=None,
+        metavar="FAMILY",
+        help="the distortion families to measure, e.g. jpeg crop "
+        "(default: every family of the default suite: jpeg thumbnail crop noise)",
     )
     evaluate.add_argument("--batch-size", type=_positive_int, default=128)
     evaluate.add_argument(
@@ -249,11 +264,13 @@ def _evaluate(args):
     low, high = value_range
     if value_range != (0.0, 1.0):
         x = (low + x * (high - low)).astype("float32")
+    distortions = _distortions(args.distortions, value_range)
     try:
         report = evaluation.robustness_report(
             model,
             x,
             y,
+            distortions=distortions,
             batch_size=args.batch_size,
             value_range=value_range,
             output_dir=args.output,
@@ -288,6 +305,27 @@ def _suggestion(report, value_range):
         f"    perturbation = {evaluation.perturbation_code(perturbation)}\n"
         "    model = StabilityModel(inputs, outputs, perturbation=perturbation)"
     )
+
+
+def _distortions(families, value_range):
+    """The default suite's distortions of `families`, or None for all."""
+    if families is None:
+        return None
+    from keras_stability.evaluation import families as suite_families
+
+    suite = suite_families.default_distortions(value_range)
+    known = list(suite_families.FAMILIES)
+    unknown = [f for f in families if f not in known]
+    if unknown:
+        raise CommandError(
+            f"--distortions: unknown {', '.join(unknown)}; choose from "
+            f"{', '.join(known)}."
+        )
+    return {
+        name: layer
+        for name, layer in suite.items()
+        if suite_families.parse_condition(name)[0] in families
+    }
 
 
 def _value_range(given, model):

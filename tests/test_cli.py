@@ -402,3 +402,68 @@ def test_evaluate_suggests_a_training_perturbation(tmp_path, capsys):
     assert "GaussianNoise" in kinds
     assert "ThumbnailResize" not in kinds and "RandomCropOffset" not in kinds
     assert "StabilityModel(inputs, outputs, perturbation=perturbation)" in printed
+
+
+def test_version(capsys):
+    import keras_stability
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert (
+        capsys.readouterr().out.strip()
+        == f"keras-stability {keras_stability.__version__}"
+    )
+
+
+def test_evaluate_measures_only_the_families_asked_for(tmp_path, rng, capsys):
+    data = _write_image_folder(tmp_path / "images", rng)
+    model_path = tmp_path / "model.keras"
+    _small_classifier(model_path)
+    out = tmp_path / "report"
+    argv = ["evaluate", str(model_path), "--data", str(data), "--output", str(out)]
+    assert cli.main([*argv, "--distortions", "crop", "noise"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    families = {key.split("@")[0] for key in report if "@" in key}
+    assert families == {"crop", "noise"}
+    assert cli.main([*argv[:4], "--distortions", "rotate"]) == 2
+    assert "--distortions: unknown rotate" in capsys.readouterr().err
+
+
+_COMMAND_START = """
+import sys
+sys.argv[0] = "{argv0}"
+import keras_stability.cli
+sys.exit(keras_stability.cli.main(["--version"]))
+"""
+
+
+@pytest.mark.tensorflow  # the start-up log is TensorFlow's
+@pytest.mark.parametrize(
+    ("argv0", "level", "quiet"),
+    [
+        ("keras-stability", None, True),  # the command: quiet
+        ("keras-stability", "0", False),  # the user's own level wins
+        ("my_program.py", None, False),  # a user's program: untouched
+    ],
+)
+def test_the_command_holds_back_tensorflows_start_up_log(argv0, level, quiet):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = "tensorflow"
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    result = subprocess.run(
+        [sys.executable, "-c", _COMMAND_START.format(argv0=argv0)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("keras-stability ")
+    # TensorFlow writes "I0000 ..." lines on every start, GPU or not.
+    assert ("I0000" not in result.stderr) == quiet, result.stderr[-2000:]
