@@ -10,6 +10,7 @@ One module a topic:
 - `reports`: summaries and files of those reports;
 - `suggest`: a training perturbation aimed at what flips a model;
 - `near_duplicates`: the near-duplicate ranking evaluation of embeddings;
+- `pairs`: every pair of embeddings within a threshold, searched by blocks;
 - `plots`: the figures (also under `keras_stability.plotting`).
 """
 
@@ -25,6 +26,8 @@ from keras_stability.evaluation.near_duplicates import feature_distances
 from keras_stability.evaluation.near_duplicates import near_duplicate_pr
 from keras_stability.evaluation.near_duplicates import negative_partners
 from keras_stability.evaluation.near_duplicates import precision_recall_curve
+from keras_stability.evaluation.pairs import PAIR_METHODS
+from keras_stability.evaluation.pairs import close_pairs
 from keras_stability.evaluation.reports import format_report
 from keras_stability.evaluation.reports import mean_strongest_flip_rate
 from keras_stability.evaluation.reports import write_csv
@@ -38,9 +41,11 @@ __all__ = [
     "CROP_OFFSETS",
     "JPEG_QUALITIES",
     "NOISE_STDDEVS",
+    "PAIR_METHODS",
     "RECALL_LEVELS",
     "SUGGESTABLE_FAMILIES",
     "THUMBNAIL_SCALES",
+    "close_pairs",
     "default_distortions",
     "distort_batch",
     "feature_distances",
