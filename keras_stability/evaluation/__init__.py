@@ -10,6 +10,7 @@ One module a topic:
 - `reports`: summaries and files of those reports;
 - `suggest`: a training perturbation aimed at what flips a model;
 - `near_duplicates`: the near-duplicate ranking evaluation of embeddings;
+- `retrieval`: recall@k of embeddings;
 - `pairs`: every pair of embeddings within a threshold, searched by blocks;
 - `plots`: the figures (also under `keras_stability.plotting`).
 """
@@ -32,6 +33,8 @@ from keras_stability.evaluation.reports import format_report
 from keras_stability.evaluation.reports import mean_strongest_flip_rate
 from keras_stability.evaluation.reports import write_csv
 from keras_stability.evaluation.reports import write_report
+from keras_stability.evaluation.retrieval import RECALL_AT_K
+from keras_stability.evaluation.retrieval import recall_at_k
 from keras_stability.evaluation.robustness import robustness_report
 from keras_stability.evaluation.suggest import SUGGESTABLE_FAMILIES
 from keras_stability.evaluation.suggest import perturbation_code
@@ -42,6 +45,7 @@ __all__ = [
     "JPEG_QUALITIES",
     "NOISE_STDDEVS",
     "PAIR_METHODS",
+    "RECALL_AT_K",
     "RECALL_LEVELS",
     "SUGGESTABLE_FAMILIES",
     "THUMBNAIL_SCALES",
@@ -55,6 +59,7 @@ __all__ = [
     "negative_partners",
     "precision_recall_curve",
     "perturbation_code",
+    "recall_at_k",
     "robustness_report",
     "severity_table",
     "suggest_perturbation",
