@@ -12,9 +12,15 @@ One module a topic:
 - `near_duplicates`: the near-duplicate ranking evaluation of embeddings;
 - `retrieval`: recall@k of embeddings;
 - `pairs`: every pair of embeddings within a threshold, searched by blocks;
+- `calibration`: the threshold that keeps a target precision, and labelled
+  pairs made from unlabelled images to find it;
 - `plots`: the figures (also under `keras_stability.plotting`).
 """
 
+from keras_stability.evaluation.calibration import CALIBRATION_DISTORTIONS
+from keras_stability.evaluation.calibration import CalibratedThreshold
+from keras_stability.evaluation.calibration import calibrate_threshold
+from keras_stability.evaluation.calibration import synthetic_pair_distances
 from keras_stability.evaluation.distort import distort_batch
 from keras_stability.evaluation.families import CROP_OFFSETS
 from keras_stability.evaluation.families import JPEG_QUALITIES
@@ -41,6 +47,7 @@ from keras_stability.evaluation.suggest import perturbation_code
 from keras_stability.evaluation.suggest import suggest_perturbation
 
 __all__ = [
+    "CALIBRATION_DISTORTIONS",
     "CROP_OFFSETS",
     "JPEG_QUALITIES",
     "NOISE_STDDEVS",
@@ -49,6 +56,8 @@ __all__ = [
     "RECALL_LEVELS",
     "SUGGESTABLE_FAMILIES",
     "THUMBNAIL_SCALES",
+    "CalibratedThreshold",
+    "calibrate_threshold",
     "close_pairs",
     "default_distortions",
     "distort_batch",
@@ -63,6 +72,7 @@ __all__ = [
     "robustness_report",
     "severity_table",
     "suggest_perturbation",
+    "synthetic_pair_distances",
     "write_csv",
     "write_report",
 ]
