@@ -28,7 +28,7 @@ _FLOAT32_EPS = float(np.finfo("float32").eps)
 
 
 def close_pairs(
-    embeddings, threshold, *, chunk_size=128, method="numpy", verbose=False
+    embeddings, threshold, *, chunk_size=256, method="numpy", verbose=False
 ):
     """The pairs `(i, j)`, `i < j`, whose embeddings lie within `threshold`.
 
@@ -41,14 +41,15 @@ def close_pairs(
     distances decide. Both give the same pairs: those whose float64 L2
     distance is `<= threshold`.
 
-    Memory: the embeddings (and, for FAISS, a float32 copy), one block of
-    about `9 * chunk_size * count` bytes at a time, and the pairs found.
+    Memory: the embeddings in float64 (and, for FAISS, a float32 copy),
+    one block of about `9 * chunk_size * count` bytes at a time, and the
+    pairs found.
 
     Args:
         embeddings: a 2-D array `(count, dim)` of finite numbers.
         threshold: the largest distance of a pair kept, a number in
             `[0, inf]`; `inf` keeps every pair.
-        chunk_size: rows per block, an int >= 1. Defaults to 128.
+        chunk_size: rows per block, an int >= 1. Defaults to 256.
         method: `"numpy"` or `"faiss"` (needs the `faiss` package).
             Defaults to `"numpy"`.
         verbose: show a `keras.utils.Progbar` over the rows. Defaults to
