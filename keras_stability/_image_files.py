@@ -1,7 +1,8 @@
 """Reading a folder of images the way `keras.utils.image_dataset_from_directory` does.
 
-Internal: `data.load_image_folder` reads with TensorFlow where it is the
-backend, and with Pillow elsewhere; both paths give the same images.
+Internal: `data.load_image_folder` and the `duplicates` module read with
+TensorFlow where it is the backend, and with Pillow elsewhere; both paths
+give the same images.
 """
 
 import os
@@ -33,6 +34,49 @@ def image_files(directory, class_names):
                     paths.append(os.path.join(root, filename))
                     labels.append(label)
     return paths, labels
+
+
+def images_below(directory):
+    """Every image file below `directory`, as sorted paths relative to it.
+
+    Subfolders at any depth are walked; hidden files and folders (a name
+    starting with ".") are skipped. The paths use "/" on every system.
+    """
+    found = []
+    for root, folders, files in os.walk(directory):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        relative = os.path.relpath(root, directory)
+        for filename in files:
+            if filename.lower().endswith(IMAGE_FORMATS) and not filename.startswith(
+                "."
+            ):
+                path = filename if relative == "." else os.path.join(relative, filename)
+                found.append(path.replace(os.sep, "/"))
+    return sorted(found)
+
+
+def load_image(path, image_size, color_mode):
+    """One image as float32 levels in [0, 255], resized to `image_size`.
+
+    With TensorFlow as the backend, as `image_dataset_from_directory` reads
+    it (`tf.image.decode_image`, then `tf.image.resize`); elsewhere with
+    `load_with_pillow`.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return load_with_pillow(path, image_size, color_mode)
+    import tensorflow as tf
+
+    try:
+        image = tf.image.decode_image(
+            tf.io.read_file(path),
+            channels=3 if color_mode == "rgb" else 1,
+            expand_animations=False,
+        )
+    except tf.errors.OpError as error:
+        raise ValueError(
+            f"{path!r} could not be read as an image: {error.message}"
+        ) from error
+    return tf.image.resize(image, image_size).numpy()
 
 
 def load_with_tf_data(directory, image_size, color_mode, labels):

@@ -5,6 +5,9 @@ keras-stability demo [--output DIR] [--quick] [--epochs N] [--seeds N]
     [--dataset photographs|digits|DIR]
 keras-stability evaluate MODEL --data DIR [--value-range LOW HIGH] [--suggest]
     [--distortions FAMILY ...] [--output DIR] [--unsafe]
+keras-stability duplicates DIR --model MODEL (--threshold T | --precision P)
+    [--output-layer NAME] [--calibration DIR] [--output OUT] [--image-size H W]
+    [--value-range LOW HIGH] [--method numpy|faiss] [--unsafe]
 
 The command's modules are imported inside the commands. The package itself
 (Keras, and TensorFlow with it) loads before `main` runs, with TensorFlow's
@@ -34,6 +37,44 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
     return value
+
+
+def _number(holds, expected):
+    """An argparse type: a float for which `holds(value)` is true."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number, got {text!r}"
+            ) from None
+        if not holds(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    return parse
+
+
+def _add_model_arguments(command):
+    """`--value-range`, `--batch-size` and `--unsafe`: how a command runs a model."""
+    command.add_argument(
+        "--value-range",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="the pixel range the model takes, e.g. 0 255 for a model trained "
+        "on keras.utils.image_dataset_from_directory output (default: 0 1); "
+        "the images are mapped to it and the distortions scaled to it",
+    )
+    command.add_argument("--batch-size", type=_positive_int, default=128)
+    command.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load with safe_mode=False (runs code stored in "
+        "the file, e.g. Lambda layers: only for files you trust)",
+    )
 
 
 def _parser():
@@ -109,16 +150,6 @@ def _parser():
         help="write report.json, report.csv and robustness.png here",
     )
     evaluate.add_argument(
-        "--value-range",
-        type=float,
-        nargs=2,
-        default=None,
-        metavar=("LOW", "HIGH"),
-        help="the pixel range the model takes, e.g. 0 255 for a model trained "
-        "on keras.utils.image_dataset_from_directory output (default: 0 1); "
-        "the images are mapped to it and the distortions scaled to it",
-    )
-    evaluate.add_argument(
         "--suggest",
         action="store_true",
         help="also print the Python line of a training perturbation aimed at "
@@ -132,14 +163,90 @@ def _parser():
         help="the distortion families to measure, e.g. jpeg crop "
         "(default: every family of the default suite: jpeg thumbnail crop noise)",
     )
-    evaluate.add_argument("--batch-size", type=_positive_int, default=128)
-    evaluate.add_argument(
-        "--unsafe",
-        action="store_true",
-        help="load with safe_mode=False (runs code stored in "
-        "the file, e.g. Lambda layers: only for files you trust)",
-    )
+    _add_model_arguments(evaluate)
+    _add_duplicates_command(commands)
     return parser
+
+
+def _add_duplicates_command(commands):
+    duplicates = commands.add_parser(
+        "duplicates",
+        help="pairs of near-duplicate images in a folder, by a model's embedding",
+        description="Embeds every image below DIR (subfolders included, "
+        "hidden ones skipped) with a model, or one of its layers, and writes "
+        "the pairs within an L2 distance threshold to OUT/pairs.csv (path_a, "
+        "path_b, distance; paths relative to DIR; closest first), "
+        "OUT/pairs.json and OUT/index.html (the closest 1000 pairs side by "
+        "side, the images linked by relative path). The search is exact, by "
+        "blocks of rows: memory grows with the number of images, not with its "
+        "square. --precision P calibrates the threshold: a sample of the "
+        "images (of CALIB_DIR with --calibration) is copied under JPEG "
+        "quality 50, a half-size thumbnail and a crop shifted by up to 2 "
+        "pixels, and the threshold is the largest at which a share P of the "
+        "pairs it calls are an image and its own copy rather than two "
+        "sampled images. That precision is on these made-up copies, not on "
+        "the folder; real duplicates in the sample count as distinct images "
+        "and make the threshold stricter (a --calibration folder of distinct "
+        "images avoids that).",
+    )
+    duplicates.add_argument("directory", metavar="DIR", help="a folder of images")
+    duplicates.add_argument(
+        "--model",
+        required=True,
+        help="a .keras file (or a SavedModel folder) whose output, or "
+        "--output-layer, is an embedding (batch, dim)",
+    )
+    duplicates.add_argument(
+        "--output-layer",
+        metavar="NAME",
+        help="read the embedding from this layer (default: the model's output)",
+    )
+    duplicates.add_argument(
+        "--threshold",
+        type=_number(lambda value: value >= 0, "a number >= 0"),
+        metavar="T",
+        help="call pairs at distance <= T near-duplicates",
+    )
+    duplicates.add_argument(
+        "--precision",
+        type=_number(lambda value: 0 < value <= 1, "a number in (0, 1]"),
+        metavar="P",
+        help="calibrate the threshold for precision P in (0, 1], as above",
+    )
+    duplicates.add_argument(
+        "--calibration",
+        metavar="CALIB_DIR",
+        help="with --precision: sample this folder's images, not DIR's",
+    )
+    duplicates.add_argument(
+        "--calibration-images",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="how many images --precision samples (default: 200)",
+    )
+    duplicates.add_argument(
+        "--output",
+        default="duplicates_output",
+        metavar="OUT",
+        help="output folder (default: duplicates_output)",
+    )
+    duplicates.add_argument(
+        "--image-size",
+        type=_positive_int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="resize the images to H x W (default: the model's input size; "
+        "needed where the model does not fix it)",
+    )
+    duplicates.add_argument(
+        "--method",
+        choices=("numpy", "faiss"),
+        default="numpy",
+        help="the exact search: NumPy blocks (default) or FAISS's flat index "
+        "(pip install keras-stability[faiss])",
+    )
+    _add_model_arguments(duplicates)
 
 
 class _SavedModelClassifier:
@@ -240,24 +347,15 @@ def _evaluate(args):
     if args.output is not None:
         _check_output_folder(args.output)
     model = _load_model(args.model, args.unsafe)
-    shape = tuple(model.input_shape) if model.input_shape else None
-    if not shape or len(shape) != 4 or shape[1] is None or shape[2] is None:
-        raise CommandError(
-            "The model must take images of a fixed size (batch, height, width, "
-            f"channels); its input shape is {shape}."
-        )
-    if shape[3] not in (1, 3):
-        raise CommandError(
-            f"The model takes {shape[3]} channels; images have 1 (grayscale) or 3 (RGB)."
-        )
+    height, width, channels = _image_input(model)
     value_range = _value_range(args.value_range, model)
     if not os.path.isdir(args.data):
         raise CommandError(f"Data folder not found: {args.data}")
     try:
         x, y, class_names = data.load_image_folder(
             args.data,
-            image_size=shape[1:3],
-            color_mode="grayscale" if shape[3] == 1 else "rgb",
+            image_size=(height, width),
+            color_mode="grayscale" if channels == 1 else "rgb",
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
@@ -287,6 +385,126 @@ def _evaluate(args):
     if args.suggest:
         print()
         print(_suggestion(report, value_range))
+
+
+def _image_input(model, image_size=None, size_flag=False):
+    """`(height, width, channels)` of the images `model` takes.
+
+    `image_size` (`--image-size`, where `size_flag` says the command has it)
+    sizes a model that leaves its size open, and must agree with one that
+    fixes it.
+    """
+    shape = tuple(model.input_shape) if model.input_shape else None
+    hint = "; pass --image-size H W" if size_flag else ""
+    if not shape or len(shape) != 4:
+        raise CommandError(
+            "The model must take images of a fixed size (batch, height, width, "
+            f"channels); its input shape is {shape}."
+        )
+    if shape[3] not in (1, 3):
+        raise CommandError(
+            f"The model takes {shape[3]} channels; images have 1 (grayscale) or 3 (RGB)."
+        )
+    size = tuple(shape[1:3])
+    if image_size is not None:
+        if any(
+            s is not None and s != given
+            for s, given in zip(size, image_size, strict=True)
+        ):
+            raise CommandError(
+                f"--image-size {image_size[0]} {image_size[1]}: the model takes "
+                f"images of {size[0]} x {size[1]}."
+            )
+        size = tuple(image_size)
+    if None in size:
+        raise CommandError(
+            "The model must take images of a fixed size (batch, height, width, "
+            f"channels); its input shape is {shape}{hint}."
+        )
+    return (*size, shape[3])
+
+
+def _duplicates(args):
+    if (args.threshold is None) == (args.precision is None):
+        raise CommandError(
+            "Pass either --threshold T (a fixed distance) or --precision P (a "
+            "threshold calibrated for it)"
+            + (", not both." if args.threshold is not None else ".")
+        )
+    if args.calibration is not None and args.precision is None:
+        raise CommandError(
+            "--calibration goes with --precision: it names the folder the "
+            "threshold is calibrated on."
+        )
+    if args.calibration_images < 2:
+        raise CommandError(
+            f"--calibration-images {args.calibration_images}: calibration needs "
+            "at least 2 images."
+        )
+    for flag, folder in (
+        ("Image folder", args.directory),
+        ("--calibration", args.calibration),
+    ):
+        if folder is not None and not os.path.isdir(folder):
+            raise CommandError(f"{flag} not found: {folder}")
+    from keras_stability import duplicates
+
+    if not duplicates.image_paths(args.directory):
+        raise CommandError(f"No images found below {args.directory}.")
+    _check_output_folder(args.output)
+    model = _embedding_model(_load_model(args.model, args.unsafe), args.output_layer)
+    height, width, channels = _image_input(model, args.image_size, size_flag=True)
+    try:
+        result = duplicates.run_duplicates(
+            model,
+            args.directory,
+            args.output,
+            (height, width),
+            threshold=args.threshold,
+            precision=args.precision,
+            calibration_directory=args.calibration,
+            calibration_images=args.calibration_images,
+            color_mode="grayscale" if channels == 1 else "rgb",
+            value_range=_value_range(args.value_range, model),
+            batch_size=args.batch_size,
+            method=args.method,
+        )
+    except (ValueError, ImportError) as error:
+        raise CommandError(" ".join(str(error).split())) from error
+    print(
+        f"{result['num_images']} images, {len(result['pairs'])} pairs within "
+        f"{result['threshold']:.4g}, written to {args.output}"
+    )
+
+
+def _embedding_model(model, layer_name):
+    """The model, or the model up to `--output-layer`, checked to embed."""
+    import keras
+
+    if layer_name is not None:
+        if not isinstance(model, keras.Model):
+            raise CommandError(
+                "--output-layer needs a .keras model; a SavedModel has no "
+                "layers to read."
+            )
+        try:
+            layer = model.get_layer(layer_name)
+        except ValueError:
+            names = ", ".join(layer.name for layer in model.layers)
+            raise CommandError(
+                f"--output-layer {layer_name}: the model has no layer of that "
+                f"name; its layers are {names}."
+            ) from None
+        model = keras.Model(model.input, layer.output)
+    shape = getattr(model, "output_shape", None)
+    if shape is not None and (not isinstance(shape, tuple) or len(shape) != 2):
+        where = f"layer {layer_name}" if layer_name else "the model's output"
+        raise CommandError(
+            f"The embedding must have shape (batch, dim), but {where} has "
+            f"shape {shape}: pick a layer after pooling or Flatten with "
+            "--output-layer."
+        )
+    return model
 
 
 def _suggestion(report, value_range):
@@ -390,8 +608,10 @@ def main(argv=None):
     try:
         if args.command == "demo":
             _demo(args)
-        else:
+        elif args.command == "evaluate":
             _evaluate(args)
+        else:
+            _duplicates(args)
     except CommandError as error:
         print(f"keras-stability {args.command}: error: {error}", file=sys.stderr)
         return 2

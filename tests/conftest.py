@@ -1,6 +1,7 @@
 """Shared fixtures: quiet TensorFlow, fixed seeds, docstring examples."""
 
 import doctest
+import html.parser
 import os
 import re
 import sys
@@ -255,3 +256,32 @@ def codec():
 @pytest.fixture
 def tape_gradient():
     return _tape_gradient
+
+
+class _PairPage(html.parser.HTMLParser):
+    """The rows of a duplicates `index.html`: `(data-distance, [(src, alt)])`."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-distance" in attrs:
+            self.rows.append((float(attrs["data-distance"]), []))
+        elif tag == "img":
+            self.rows[-1][1].append((attrs["src"], attrs["alt"]))
+
+
+@pytest.fixture
+def read_pair_page():
+    """Parses a duplicates `index.html` back with `html.parser`: its rows,
+    `(distance, [(img src, img alt), ...])`."""
+
+    def read(text):
+        page = _PairPage()
+        page.feed(text)
+        page.close()
+        return page.rows
+
+    return read

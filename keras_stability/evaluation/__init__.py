@@ -10,9 +10,17 @@ One module a topic:
 - `reports`: summaries and files of those reports;
 - `suggest`: a training perturbation aimed at what flips a model;
 - `near_duplicates`: the near-duplicate ranking evaluation of embeddings;
+- `retrieval`: recall@k of embeddings;
+- `pairs`: every pair of embeddings within a threshold, searched by blocks;
+- `calibration`: the threshold that keeps a target precision, and labelled
+  pairs made from unlabelled images to find it;
 - `plots`: the figures (also under `keras_stability.plotting`).
 """
 
+from keras_stability.evaluation.calibration import CALIBRATION_DISTORTIONS
+from keras_stability.evaluation.calibration import CalibratedThreshold
+from keras_stability.evaluation.calibration import calibrate_threshold
+from keras_stability.evaluation.calibration import synthetic_pair_distances
 from keras_stability.evaluation.distort import distort_batch
 from keras_stability.evaluation.families import CROP_OFFSETS
 from keras_stability.evaluation.families import JPEG_QUALITIES
@@ -25,22 +33,32 @@ from keras_stability.evaluation.near_duplicates import feature_distances
 from keras_stability.evaluation.near_duplicates import near_duplicate_pr
 from keras_stability.evaluation.near_duplicates import negative_partners
 from keras_stability.evaluation.near_duplicates import precision_recall_curve
+from keras_stability.evaluation.pairs import PAIR_METHODS
+from keras_stability.evaluation.pairs import close_pairs
 from keras_stability.evaluation.reports import format_report
 from keras_stability.evaluation.reports import mean_strongest_flip_rate
 from keras_stability.evaluation.reports import write_csv
 from keras_stability.evaluation.reports import write_report
+from keras_stability.evaluation.retrieval import RECALL_AT_K
+from keras_stability.evaluation.retrieval import recall_at_k
 from keras_stability.evaluation.robustness import robustness_report
 from keras_stability.evaluation.suggest import SUGGESTABLE_FAMILIES
 from keras_stability.evaluation.suggest import perturbation_code
 from keras_stability.evaluation.suggest import suggest_perturbation
 
 __all__ = [
+    "CALIBRATION_DISTORTIONS",
     "CROP_OFFSETS",
     "JPEG_QUALITIES",
     "NOISE_STDDEVS",
+    "PAIR_METHODS",
+    "RECALL_AT_K",
     "RECALL_LEVELS",
     "SUGGESTABLE_FAMILIES",
     "THUMBNAIL_SCALES",
+    "CalibratedThreshold",
+    "calibrate_threshold",
+    "close_pairs",
     "default_distortions",
     "distort_batch",
     "feature_distances",
@@ -50,9 +68,11 @@ __all__ = [
     "negative_partners",
     "precision_recall_curve",
     "perturbation_code",
+    "recall_at_k",
     "robustness_report",
     "severity_table",
     "suggest_perturbation",
+    "synthetic_pair_distances",
     "write_csv",
     "write_report",
 ]

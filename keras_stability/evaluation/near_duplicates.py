@@ -3,8 +3,9 @@
 Each image and its distorted copy form a positive pair, each image and a
 few other images negative pairs; a model whose embeddings stay close under
 distortion ranks the positives first. `near_duplicate_pr` gives the
-precision-recall curve of that ranking, `feature_distances` the distances
-of the positive pairs alone.
+precision-recall curve of that ranking (and recall@k: how often each image
+finds its own copy among its nearest copies), `feature_distances` the
+distances of the positive pairs alone.
 """
 
 import reprlib
@@ -13,10 +14,12 @@ import numpy as np
 
 from keras_stability._checks import check_int
 from keras_stability._seeds import MAX_SEED
+from keras_stability.evaluation._distances import l2
 from keras_stability.evaluation._inputs import distortion_batches
 from keras_stability.evaluation._predictions import embeddings
 from keras_stability.evaluation.distort import distort_batch
 from keras_stability.evaluation.families import resolve_distortion
+from keras_stability.evaluation.retrieval import recall_at_k
 
 __all__ = [
     "RECALL_LEVELS",
@@ -216,7 +219,10 @@ def near_duplicate_pr(
         (NumPy arrays, one entry per distinct distance, ascending),
         `precision_at_recall_0.9` and `precision_at_recall_0.95` (the
         highest precision among thresholds with recall >= 0.9 or 0.95),
-        `positive_share` (positive pairs / all pairs), `num_pairs`,
+        `recall_at_1`, `recall_at_5` and `recall_at_10` (`recall_at_k` of
+        each clean image among all the distorted copies, its own copy the
+        one of its label), `positive_share` (positive pairs / all pairs),
+        `num_pairs`,
         `num_images`, and the distances themselves as
         `positive_distances` (`(n,)`, D(f(x), f(x')) per image) and
         `negative_distances` (`(n, negatives_per_image)`).
@@ -249,8 +255,8 @@ def near_duplicate_pr(
     )
     count = len(clean)
     partners = negative_partners(count, negatives_per_image, seed)
-    positive_distances = _l2(clean, distorted)
-    negative_distances = _l2(clean[:, None, :], clean[partners])
+    positive_distances = l2(clean, distorted)
+    negative_distances = l2(clean[:, None, :], clean[partners])
     distances = np.concatenate([positive_distances, negative_distances.reshape(-1)])
     is_positive = np.arange(distances.size) < count
     precision, recall, thresholds, average_precision = precision_recall_curve(
@@ -264,6 +270,9 @@ def near_duplicate_pr(
     }
     for level in RECALL_LEVELS:
         result[f"precision_at_recall_{level}"] = float(precision[recall >= level].max())
+    identities = np.arange(count)
+    for k, value in recall_at_k(clean, distorted, identities, identities).items():
+        result[f"recall_at_{k}"] = value
     result.update(
         {
             "positive_share": count / distances.size,
@@ -322,7 +331,7 @@ def feature_distances(
     clean, distorted = _clean_and_distorted_embeddings(
         model, images, distortion, batch_size, seed
     )
-    return _l2(clean, distorted)
+    return l2(clean, distorted)
 
 
 def _clean_and_distorted_embeddings(model, images, distortion, batch_size, seed):
@@ -350,10 +359,6 @@ def _clean_and_distorted_embeddings(model, images, distortion, batch_size, seed)
         )
     _check_count(sum(len(c) for c in clean))
     return np.concatenate(clean), np.concatenate(distorted)
-
-
-def _l2(a, b):
-    return np.sqrt(np.sum(np.square(a - b), axis=-1))
 
 
 def _check_count(count):

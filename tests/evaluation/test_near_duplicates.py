@@ -111,6 +111,9 @@ def test_constant_embedding_scores_the_positive_share(rng):
         np.testing.assert_allclose(result["precision"], [share])
         np.testing.assert_allclose(result["recall"], [1.0])
         assert result["precision_at_recall_0.9"] == pytest.approx(share)
+        # Recall@k ranks ties against the query: the 9 other copies come
+        # first, so an image finds its own only among its 10 nearest.
+        assert [result[f"recall_at_{k}"] for k in (1, 5, 10)] == [0, 0, 1]
 
 
 def test_three_images_by_hand():
@@ -146,6 +149,10 @@ def test_three_images_by_hand():
     np.testing.assert_array_equal(partners, [1, 0, 0])
     assert result["pr_auc"] == pytest.approx((1 + 1 + 3 / 5) / 3)
     assert result["precision_at_recall_0.9"] == pytest.approx(3 / 5)
+    # Recall@k among the copies at 1.5, 1.25, 5: image 0 (at 0) has copy 1
+    # (1.25) before its own (1.5); images 1 and 2 have their own first.
+    assert result["recall_at_1"] == pytest.approx(2 / 3)
+    assert result["recall_at_5"] == result["recall_at_10"] == 1.0
 
 
 def test_fixed_distances_against_hand_values():
