@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import keras
 import numpy as np
@@ -281,7 +282,7 @@ def test_output_must_be_a_folder_before_any_work(tmp_path, capsys, monkeypatch):
         "is a file.\n"
     )
     # A folder that cannot be written in (os.access is what decides).
-    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     new_folder = tmp_path / "new" / "report"
     assert cli.main(["demo", "--quick", "--output", str(new_folder)]) == 2
     assert capsys.readouterr().err == (
