@@ -2,22 +2,29 @@
 
 One module a topic:
 
-- `families`: the distortion families (JPEG, thumbnails, crops, noise), the
-  default suite and `family@severity` names;
+- `families`: the distortion families (JPEG, thumbnails, crops, noise, and
+  ImageNet-C's corruptions), the default and `"imagenet-c"` suites and
+  `family@severity` names;
 - `distort`: running a distortion on a batch with a seed;
 - `robustness`: `robustness_report`, accuracy, flip rate and KL of a
   classifier under distortions;
 - `reports`: summaries and files of those reports;
+- `corruption_error`: ImageNet-C's mean corruption error against a
+  reference model's report;
 - `suggest`: a training perturbation aimed at what flips a model;
 - `near_duplicates`: the near-duplicate ranking evaluation of embeddings;
 - `plots`: the figures (also under `keras_stability.plotting`).
 """
 
+from keras_stability.evaluation.corruption_error import mean_corruption_error
 from keras_stability.evaluation.distort import distort_batch
+from keras_stability.evaluation.families import CORRUPTION_FAMILIES
+from keras_stability.evaluation.families import CORRUPTION_LEVELS
 from keras_stability.evaluation.families import CROP_OFFSETS
 from keras_stability.evaluation.families import JPEG_QUALITIES
 from keras_stability.evaluation.families import NOISE_STDDEVS
 from keras_stability.evaluation.families import THUMBNAIL_SCALES
+from keras_stability.evaluation.families import corruption_distortions
 from keras_stability.evaluation.families import default_distortions
 from keras_stability.evaluation.families import severity_table
 from keras_stability.evaluation.near_duplicates import RECALL_LEVELS
@@ -35,16 +42,20 @@ from keras_stability.evaluation.suggest import perturbation_code
 from keras_stability.evaluation.suggest import suggest_perturbation
 
 __all__ = [
+    "CORRUPTION_FAMILIES",
+    "CORRUPTION_LEVELS",
     "CROP_OFFSETS",
     "JPEG_QUALITIES",
     "NOISE_STDDEVS",
     "RECALL_LEVELS",
     "SUGGESTABLE_FAMILIES",
     "THUMBNAIL_SCALES",
+    "corruption_distortions",
     "default_distortions",
     "distort_batch",
     "feature_distances",
     "format_report",
+    "mean_corruption_error",
     "mean_strongest_flip_rate",
     "near_duplicate_pr",
     "negative_partners",
