@@ -212,7 +212,7 @@ class MotionBlur(Corruption):
     the nearest pixel, for `i = 0, 1, 2, ...`, weighted by a half Gaussian
     `exp(-i^2 / (2 s^2))` with `s = sigma` times the image's shorter side;
     the line stops at `floor(3 s + 0.5)` pixels (ImageMagick stops at its
-    own `radius` argument: two to six standard deviations in ImageNet-C,
+    own `radius` argument: 2.5 to 6.7 standard deviations in ImageNet-C,
     which changes the weights by about a percent). Angles are in degrees:
     0 reads the pixels to the right, 90 those below. Each image draws its
     angle from `angle=(a, b)` (ImageNet-C: `(-45, 45)`) and, from a pair,
