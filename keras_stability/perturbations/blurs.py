@@ -109,10 +109,10 @@ class GaussianBlur(Corruption):
     import numpy as np
     from keras_stability.perturbations import GaussianBlur
 
-    images = np.zeros((1, 32, 32, 1), "float32")
-    images[0, 16, 16, 0] = 1.0
-    blurred = np.asarray(GaussianBlur(sigma=1 / 32)(images))
-    assert abs(blurred.sum() - 1.0) < 1e-5 and blurred[0, 16, 16, 0] < 0.2
+    images = np.zeros((2, 16, 16, 1), "float32")
+    images[0, 8, 8, 0] = 1.0
+    blurred = np.asarray(GaussianBlur(sigma=1 / 16)(images))  # 1 pixel
+    assert abs(blurred.sum() - 1.0) < 1e-5 and blurred[0, 8, 8, 0] < 0.2
     ```
 
     Reference:
@@ -178,10 +178,10 @@ class DefocusBlur(Corruption):
     import numpy as np
     from keras_stability.perturbations import DefocusBlur
 
-    images = np.zeros((1, 32, 32, 3), "float32")
-    images[0, 16, 16] = 1.0
-    blurred = np.asarray(DefocusBlur(radius=2 / 32)(images))
-    # A disk of radius 2: the point spreads over the 5 x 5 taps around it.
+    images = np.zeros((2, 16, 16, 3), "float32")
+    images[0, 8, 8] = 1.0
+    blurred = np.asarray(DefocusBlur(radius=2 / 16)(images))
+    # A disk of radius 2 pixels: the point spreads over 21 of the 5 x 5 taps.
     assert np.count_nonzero(blurred[0, :, :, 0]) == 21
     ```
 
@@ -249,11 +249,11 @@ class MotionBlur(Corruption):
     import numpy as np
     from keras_stability.perturbations import MotionBlur
 
-    images = np.zeros((1, 32, 32, 1), "float32")
-    images[0, :, 16] = 1.0  # a vertical line
-    blurred = np.asarray(MotionBlur(sigma=2 / 32, angle=0)(images))
+    images = np.zeros((2, 16, 16, 1), "float32")
+    images[0, :, 8] = 1.0  # a vertical line
+    blurred = np.asarray(MotionBlur(sigma=2 / 16, angle=0)(images))
     # Smeared to the left only: pixel p reads p, p + 1, ... to its right.
-    assert blurred[0, 5, 14, 0] > 0 and blurred[0, 5, 17, 0] == 0
+    assert blurred[0, 5, 6, 0] > 0 and blurred[0, 5, 9, 0] == 0
     ```
 
     Reference:

@@ -125,10 +125,10 @@ class ImpulseNoise(Corruption):
     import numpy as np
     from keras_stability.perturbations import ImpulseNoise
 
-    images = np.full((4, 32, 32, 3), 0.5, "float32")
+    images = np.full((2, 16, 16, 3), 0.5, "float32")
     noisy = np.asarray(ImpulseNoise(amount=0.2, seed=1)(images))
     assert set(np.unique(noisy)) == {0.0, 0.5, 1.0}
-    assert 0.17 < np.mean(noisy != 0.5) < 0.23
+    assert 0.15 < np.mean(noisy != 0.5) < 0.25
     ```
 
     Reference:

@@ -11,7 +11,7 @@ from keras_stability.perturbations import GaussianBlur
 from keras_stability.perturbations import MotionBlur
 
 
-@pytest.fixture(params=[(2, 16, 12, 3), (2, 8, 8, 1)], ids=["rgb", "gray"])
+@pytest.fixture(params=[(2, 16, 12, 3), (2, 16, 16, 1)], ids=["rgb", "gray"])
 def images(request, rng):
     return rng.random(request.param).astype("float32")
 
@@ -100,7 +100,7 @@ def test_motion_blur_is_the_loop_over_its_line(images, degrees):
 def test_motion_blur_draws_an_angle_per_image():
     # A vertical line smeared at 30 to 60 degrees: each image's smear is
     # the loop's for one of the lines of pixels those angles give.
-    images = np.zeros((3, 16, 16, 1), "float32")
+    images = np.zeros((2, 16, 16, 1), "float32")
     images[:, :, 8] = 1.0
     layer = MotionBlur(sigma=2 / 16, angle=(30, 60), seed=1)
     output = to_numpy(layer(images, seed=StepSeed(np.array([1, 2]))))
@@ -123,5 +123,5 @@ def test_zero_severity_is_the_identity(layer, images):
 
 def test_a_blur_keeps_a_flat_image():
     flat = np.full((2, 16, 16, 3), 0.25, "float32")
-    for layer in (GaussianBlur(0.2), DefocusBlur(0.2), MotionBlur(0.2, seed=3)):
+    for layer in (GaussianBlur(0.15), DefocusBlur(0.2), MotionBlur(0.15, angle=10)):
         np.testing.assert_allclose(to_numpy(layer(flat)), flat, atol=1e-6)

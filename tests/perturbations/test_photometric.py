@@ -14,7 +14,7 @@ from keras_stability.perturbations import Saturate
 
 @pytest.fixture
 def rgb(rng):
-    images = rng.random((2, 8, 8, 3))
+    images = rng.random((2, 16, 16, 3))
     images[0, 0, 0] = 0.0  # black: no hue
     images[0, 0, 1] = 0.5  # gray: no saturation
     return images.astype("float32")

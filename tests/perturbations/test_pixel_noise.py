@@ -5,16 +5,27 @@ import pytest
 import skimage.util
 from keras.ops import convert_to_numpy as to_numpy
 
+from keras_stability._seeds import StepSeed
 from keras_stability.perturbations import ImpulseNoise
 from keras_stability.perturbations import ShotNoise
 
 
-def _levels(shape=(8, 32, 32, 3)):
+def _levels(shape=(2, 16, 16, 3)):
     """Images of four flat quarters at intensities 0, 0.25, 0.5 and 0.75."""
     images = np.zeros(shape, "float32")
     for quarter, level in enumerate((0.0, 0.25, 0.5, 0.75)):
         images[:, quarter * shape[1] // 4 : (quarter + 1) * shape[1] // 4] = level
     return images
+
+
+def _draws(layer, images, calls=8):
+    """`calls` calls of `layer` on `images`, each with its own seed, stacked."""
+    return np.concatenate(
+        [
+            to_numpy(layer(images, seed=StepSeed(np.array([7, step]))))
+            for step in range(calls)
+        ]
+    )
 
 
 @pytest.mark.parametrize("value_range", [(0, 1), (0, 255)])
@@ -23,12 +34,9 @@ def test_shot_noise_has_the_poisson_mean_and_variance(value_range, rng):
     # NumPy, against the layer's Gaussian of stddev sqrt(u / c) = 0.1 sqrt(u).
     low, high = value_range
     images = _levels()
-    noisy = to_numpy(
-        ShotNoise(stddev=0.1, value_range=value_range, seed=1)(
-            low + (high - low) * images
-        )
-    )
-    noisy = (noisy - low) / (high - low)
+    layer = ShotNoise(stddev=0.1, value_range=value_range)
+    noisy = (_draws(layer, low + (high - low) * images) - low) / (high - low)
+    images = np.concatenate([images] * 8)
     poisson = rng.poisson(images * 100) / 100
     height = images.shape[1] // 4
     for quarter, level in enumerate((0.0, 0.25, 0.5, 0.75)):
@@ -43,13 +51,13 @@ def test_shot_noise_has_the_poisson_mean_and_variance(value_range, rng):
         error = 5 * sigma / np.sqrt(ours.size)
         assert abs(ours.mean() - level) < error
         assert abs(reference.mean() - level) < error
-        assert abs(ours.std() / sigma - 1) < 5 / np.sqrt(2 * ours.size)
-        assert abs(reference.std() / sigma - 1) < 0.05
+        for draws in (ours, reference):
+            assert abs(draws.std() / sigma - 1) < 5 / np.sqrt(2 * draws.size)
 
 
 def test_shot_noise_is_independent_per_pixel_and_channel():
-    images = np.full((8, 32, 32, 3), 0.5, "float32")
-    noise = to_numpy(ShotNoise(stddev=0.2, seed=2)(images)) - 0.5
+    images = np.full((2, 16, 16, 3), 0.5, "float32")
+    noise = _draws(ShotNoise(stddev=0.2), images) - 0.5
     for a, b in [(noise[:, :, :-1], noise[:, :, 1:]), (noise[..., 0], noise[..., 1])]:
         assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 5 / np.sqrt(a.size)
 
@@ -57,13 +65,11 @@ def test_shot_noise_is_independent_per_pixel_and_channel():
 @pytest.mark.parametrize("value_range", [(0, 1), (0, 255)])
 def test_impulse_noise_matches_scikit_images_salt_and_pepper(value_range, rng):
     low, high = value_range
-    images = low + (high - low) * (0.1 + 0.8 * rng.random((8, 32, 32, 3)))
+    images = low + (high - low) * (0.1 + 0.8 * rng.random((2, 16, 16, 3)))
     amount = 0.2
-    noisy = to_numpy(
-        ImpulseNoise(amount=amount, value_range=value_range, seed=3)(
-            images.astype("float32")
-        )
-    )
+    layer = ImpulseNoise(amount=amount, value_range=value_range)
+    noisy = _draws(layer, images.astype("float32"))
+    images = np.concatenate([images] * 8)
     reference = skimage.util.random_noise(
         (images - low) / (high - low), mode="s&p", amount=amount, rng=4
     )
@@ -82,7 +88,7 @@ def test_impulse_noise_matches_scikit_images_salt_and_pepper(value_range, rng):
 
 
 def test_impulse_noise_amounts_at_the_ends(rng):
-    images = rng.random((2, 8, 8, 1)).astype("float32") * 0.8 + 0.1
+    images = rng.random((2, 16, 16, 1)).astype("float32") * 0.8 + 0.1
     np.testing.assert_array_equal(to_numpy(ImpulseNoise(0.0)(images)), images)
     everything = to_numpy(ImpulseNoise(1.0, seed=5)(images))
     assert set(np.unique(everything)) == {0.0, 1.0}
