@@ -355,3 +355,43 @@ def test_labeled_indices_are_a_stratified_share():
     chosen = module.labeled_indices(y, 0.1, seed=0)
     assert np.bincount(y[chosen]).tolist() == [1, 2, 3, 1]  # at least one
     assert len(set(chosen.tolist())) == len(chosen)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="backend-independent bookkeeping, run once (on TensorFlow) to keep CI short",
+)
+def test_imagenet_c_agreement_compares_each_family_and_level(tmp_path, capsys):
+    module = _load("imagenet_c_agreement")
+    path = tmp_path / "agreement.json"
+    backend = keras.backend.backend()
+    argv = ["--backend", backend, "--size", "16", "--small", "8", "--images", "2"]
+    argv += ["--families", "contrast", "defocus_blur", "shot_noise", "motion_blur"]
+    report = module.main([*argv, "--levels", "1", "5", "--json", str(path)])
+    assert json.loads(path.read_text()) == json.loads(json.dumps(report))
+    rows = report["rows"]
+    skipped = [r for r in rows if "skipped" in r]
+    assert [(r["family"], r["level"]) for r in skipped] == [
+        ("motion_blur", 1),
+        ("motion_blur", 5),
+    ]
+    compared = [r for r in rows if "skipped" not in r]
+    assert {(r["family"], r["level"], r["pixels"]) for r in compared} == {
+        (family, level, pixels)
+        for family in ("contrast", "defocus_blur", "shot_noise")
+        for level in (1, 5)
+        for pixels in (16, 8)
+    }
+    for row in compared:
+        assert row["psnr"] == pytest.approx(10 * np.log10(255**2 / row["mse"]))
+        assert row["random"] == (row["family"] == "shot_noise")
+        if row["family"] == "contrast":  # the same arithmetic as the reference
+            assert row["mad"] < 0.01
+            assert row["change_ours"] == pytest.approx(row["change_reference"], 1e-4)
+    printed = capsys.readouterr().out
+    assert "motion_blur           1  skipped: needs ImageMagick through Wand" in printed
+    # The reference's photographs: ImageNet's centre crops on the 8-bit grid.
+    images = module.photographs(16, 3)
+    assert images.shape == (3, 16, 16, 3) and images.dtype == np.uint8
+    with pytest.raises(ValueError, match="Received: --size 16 --small 5"):
+        module.main(["--backend", backend, "--size", "16", "--small", "5"])

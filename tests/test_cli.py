@@ -427,6 +427,10 @@ def test_evaluate_measures_only_the_families_asked_for(tmp_path, rng, capsys):
     report = json.loads((out / "report.json").read_text())
     families = {key.split("@")[0] for key in report if "@" in key}
     assert families == {"crop", "noise"}
+    assert cli.main([*argv, "--distortions", "crop", "shot_noise"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    families = {key.split("@")[0] for key in report if "@" in key}
+    assert families == {"crop", "shot_noise"}
     assert cli.main([*argv[:4], "--distortions", "rotate"]) == 2
     assert "--distortions: unknown rotate" in capsys.readouterr().err
 

@@ -84,23 +84,24 @@ def evaluate(args):
         print(_suggestion(report, value_range))
 
 
-def _chosen_distortions(families, value_range):
-    """The default suite's distortions of `families`, or None for all."""
-    if families is None:
+def _chosen_distortions(names, value_range):
+    """The distortions of `--distortions` (suites and families), or None."""
+    if names is None:
         return None
-    suite = suite_families.default_distortions(value_range)
-    known = list(suite_families.FAMILIES)
-    unknown = [f for f in families if f not in known]
+    known = [*suite_families.SUITES, *suite_families.FAMILIES]
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise CommandError(
             f"--distortions: unknown {', '.join(unknown)}; choose from "
             f"{', '.join(known)}."
         )
-    return {
-        name: layer
-        for name, layer in suite.items()
-        if suite_families.parse_condition(name)[0] in families
-    }
+    chosen = {}
+    for suite_name, suite in suite_families.SUITES.items():
+        for name, layer in suite(value_range).items():
+            family = suite_families.parse_condition(name)[0]
+            if suite_name in names or family in names:
+                chosen.setdefault(name, layer)
+    return chosen
 
 
 def _suggestion(report, value_range):

@@ -138,8 +138,9 @@ def build_parser():
         nargs="+",
         default=None,
         metavar="FAMILY",
-        help="the distortion families to measure, e.g. jpeg crop "
-        "(default: every family of the default suite: jpeg thumbnail crop noise)",
+        help="the suites or families to measure, e.g. jpeg crop, or "
+        "imagenet-c (ImageNet-C's corruptions at levels 1-5), or default "
+        "shot_noise (default: the default suite: jpeg thumbnail crop noise)",
     )
     add_model_arguments(evaluate)
     add_duplicates_command(commands)

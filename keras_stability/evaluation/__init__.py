@@ -2,12 +2,15 @@
 
 One module a topic:
 
-- `families`: the distortion families (JPEG, thumbnails, crops, noise), the
-  default suite and `family@severity` names;
+- `families`: the distortion families (JPEG, thumbnails, crops, noise, and
+  ImageNet-C's corruptions), the default and `"imagenet-c"` suites and
+  `family@severity` names;
 - `distort`: running a distortion on a batch with a seed;
 - `robustness`: `robustness_report`, accuracy, flip rate and KL of a
   classifier under distortions;
 - `reports`: summaries and files of those reports;
+- `corruption_error`: ImageNet-C's mean corruption error against a
+  reference model's report;
 - `suggest`: a training perturbation aimed at what flips a model;
 - `near_duplicates`: the near-duplicate ranking evaluation of embeddings;
 - `retrieval`: recall@k of embeddings;
@@ -21,11 +24,15 @@ from keras_stability.evaluation.calibration import CALIBRATION_DISTORTIONS
 from keras_stability.evaluation.calibration import CalibratedThreshold
 from keras_stability.evaluation.calibration import calibrate_threshold
 from keras_stability.evaluation.calibration import synthetic_pair_distances
+from keras_stability.evaluation.corruption_error import mean_corruption_error
 from keras_stability.evaluation.distort import distort_batch
+from keras_stability.evaluation.families import CORRUPTION_FAMILIES
+from keras_stability.evaluation.families import CORRUPTION_LEVELS
 from keras_stability.evaluation.families import CROP_OFFSETS
 from keras_stability.evaluation.families import JPEG_QUALITIES
 from keras_stability.evaluation.families import NOISE_STDDEVS
 from keras_stability.evaluation.families import THUMBNAIL_SCALES
+from keras_stability.evaluation.families import corruption_distortions
 from keras_stability.evaluation.families import default_distortions
 from keras_stability.evaluation.families import severity_table
 from keras_stability.evaluation.near_duplicates import RECALL_LEVELS
@@ -48,6 +55,8 @@ from keras_stability.evaluation.suggest import suggest_perturbation
 
 __all__ = [
     "CALIBRATION_DISTORTIONS",
+    "CORRUPTION_FAMILIES",
+    "CORRUPTION_LEVELS",
     "CROP_OFFSETS",
     "JPEG_QUALITIES",
     "NOISE_STDDEVS",
@@ -59,10 +68,12 @@ __all__ = [
     "CalibratedThreshold",
     "calibrate_threshold",
     "close_pairs",
+    "corruption_distortions",
     "default_distortions",
     "distort_batch",
     "feature_distances",
     "format_report",
+    "mean_corruption_error",
     "mean_strongest_flip_rate",
     "near_duplicate_pr",
     "negative_partners",

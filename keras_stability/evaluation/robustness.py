@@ -2,7 +2,8 @@
 
 `robustness_report` runs a model on clean images and on distorted copies
 (by default the paper's JPEG re-compression, thumbnails, shifted crops and
-sensor noise) and returns flat keys such as `clean/top1`, `jpeg@10/top1`,
+sensor noise; ImageNet-C's corruptions with `distortions="imagenet-c"`)
+and returns flat keys such as `clean/top1`, `jpeg@10/top1`,
 `jpeg@10/flip_rate` and `thumbnail@0.5/kl`.
 """
 
@@ -24,7 +25,7 @@ from keras_stability.evaluation._predictions import classifier_outputs
 from keras_stability.evaluation._predictions import probabilities
 from keras_stability.evaluation._predictions import probability_tolerance
 from keras_stability.evaluation.distort import distort_batch
-from keras_stability.evaluation.families import default_distortions
+from keras_stability.evaluation.families import SUITES
 from keras_stability.evaluation.reports import write_report
 
 __all__ = ["robustness_report"]
@@ -72,12 +73,15 @@ def robustness_report(
             `(num_images,)` or `(num_images, 1)` (integers, or floats with
             integer values; not one-hot). Defaults to `None` (no accuracy).
         distortions: dict name -> perturbation (a `Perturbation`, a layer or
-            a callable on a batch). Names of the form `family@severity` with
-            a number for severity (`"rotate@15"`) are plotted against
+            a callable on a batch), or the name of a suite: `"default"`
+            (`default_distortions(value_range)`) or `"imagenet-c"`
+            (`corruption_distortions(value_range)`, for
+            `mean_corruption_error`). Names of the form `family@severity`
+            with a number for severity (`"rotate@15"`) are plotted against
             severity by `severity_table`, `plot_robustness` and
             `mean_strongest_flip_rate`; other names (`"rotate"`,
             `"rotate@15deg"`) are reported and written all the same, but
-            left out of those. Defaults to `default_distortions()`.
+            left out of those. Defaults to `None`, the default suite.
         batch_size: batch size for arrays, an int >= 1. Defaults to 128.
         top_k: the k of the accuracies: an int or a tuple of ints, each
             between 1 and the model's number of classes. Defaults to
@@ -89,7 +93,7 @@ def robustness_report(
             probabilities (checked on the first batch: values in [0, 1],
             rows summing to 1), `None` to detect it (rows of non-negative
             values summing to 1 are probabilities). Defaults to `None`.
-        value_range: the images' value range, for the default suite, e.g.
+        value_range: the images' value range, for a named suite, e.g.
             `(0, 255)` for what `keras.utils.image_dataset_from_directory`
             yields. Images outside the range of any of our distortions are
             refused (see `Perturbation.check_images`): array `x` before any
@@ -141,8 +145,7 @@ def robustness_report(
     if from_logits is not None:
         from_logits = check_bool(from_logits, "from_logits")
     ks = _validate_top_k(top_k)
-    if distortions is None:
-        distortions = default_distortions(value_range)
+    distortions = _suite(distortions, value_range)
     _validate_distortions(distortions)
     dataset = is_dataset(x)
     if y is not None and not dataset:
@@ -154,7 +157,7 @@ def robustness_report(
         y,
         batch_size,
         labelled,
-        "to robustness_report (for the default suite) or to the distortions",
+        "to robustness_report (for a named suite) or to the distortions",
     )
     tallies = {name: _Tally() for name in ["clean", *names]}
     total = None if dataset else int(np.shape(x)[0])
@@ -269,6 +272,20 @@ def _top_k_for_classes(ks, top_k, num_classes):
             f"({num_classes}). Received: top_k={top_k!r}"
         )
     return ks
+
+
+def _suite(distortions, value_range):
+    """`distortions`, or the suite it names (`None`: the default suite)."""
+    name = "default" if distortions is None else distortions
+    if not isinstance(name, str):
+        return distortions
+    if name not in SUITES:
+        raise ValueError(
+            "`distortions` must be a dict name -> perturbation, None or the "
+            f"name of a suite, one of {tuple(SUITES)}. "
+            f"Received: distortions={distortions!r}"
+        )
+    return SUITES[name](value_range)
 
 
 def _validate_distortions(distortions):

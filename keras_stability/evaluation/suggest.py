@@ -6,15 +6,17 @@ import reprlib
 
 from keras_stability import perturbations
 from keras_stability._checks import is_number
-from keras_stability.evaluation.families import FAMILIES
+from keras_stability.evaluation.families import DEFAULT_FAMILIES
 from keras_stability.evaluation.families import family_perturbation
 from keras_stability.evaluation.families import severity_table
 from keras_stability.evaluation.families import strongest_first
 
 __all__ = ["SUGGESTABLE_FAMILIES", "perturbation_code", "suggest_perturbation"]
 
-# The families `suggest_perturbation` can build a training perturbation for.
-SUGGESTABLE_FAMILIES = tuple(FAMILIES)
+# The families `suggest_perturbation` can build a training perturbation for:
+# the default suite's. ImageNet-C's corruptions are left out: a model trained
+# on them no longer measures its robustness to them.
+SUGGESTABLE_FAMILIES = DEFAULT_FAMILIES
 
 
 def suggest_perturbation(

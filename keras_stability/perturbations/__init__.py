@@ -11,10 +11,13 @@ fresh, replayable x' at every step.
 
 One module per topic: `base` (the `Perturbation` class), `apply` (applying a
 perturbation, a Keras layer or a callable), one module per distortion family
-(`noise`, `jpeg_compression`, `crop`, `thumbnail`), `adversarial` (the
-worst-case x' of TRADES, which attacks an objective the model hands over
-with `attack_objective`), `combinations`, `defaults` and `perturbed_copy`
-(x' computed in the `tf.data` pipeline).
+(`noise`, `jpeg_compression`, `crop`, `thumbnail`), the corruptions of
+ImageNet-C beyond them (`pixel_noise`, `blurs`, `photometric`, `pixelate`;
+lengths are fractions of the image size, so a severity means the same at
+32 x 32 and at 224 x 224), `adversarial` (the worst-case x' of TRADES,
+which attacks an objective the model hands over with `attack_objective`),
+`combinations`, `defaults` and `perturbed_copy` (x' computed in the
+`tf.data` pipeline).
 """
 
 from keras_stability.perturbations.adversarial import Adversarial
@@ -24,6 +27,9 @@ from keras_stability.perturbations.apply import apply_perturbation
 from keras_stability.perturbations.apply import check_fits
 from keras_stability.perturbations.apply import check_perturbation
 from keras_stability.perturbations.base import Perturbation
+from keras_stability.perturbations.blurs import DefocusBlur
+from keras_stability.perturbations.blurs import GaussianBlur
+from keras_stability.perturbations.blurs import MotionBlur
 from keras_stability.perturbations.combinations import Compose
 from keras_stability.perturbations.combinations import OneOf
 from keras_stability.perturbations.crop import RandomCropOffset
@@ -34,18 +40,33 @@ from keras_stability.perturbations.perturbed_copy import CLEAN_KEY
 from keras_stability.perturbations.perturbed_copy import PERTURBED_KEY
 from keras_stability.perturbations.perturbed_copy import split_perturbed_copy
 from keras_stability.perturbations.perturbed_copy import with_perturbed_copy
+from keras_stability.perturbations.photometric import Brightness
+from keras_stability.perturbations.photometric import Contrast
+from keras_stability.perturbations.photometric import Saturate
+from keras_stability.perturbations.pixel_noise import ImpulseNoise
+from keras_stability.perturbations.pixel_noise import ShotNoise
+from keras_stability.perturbations.pixelate import Pixelate
 from keras_stability.perturbations.thumbnail import ThumbnailResize
 
 __all__ = [
     "CLEAN_KEY",
     "PERTURBED_KEY",
     "Adversarial",
+    "Brightness",
     "Compose",
+    "Contrast",
+    "DefocusBlur",
+    "GaussianBlur",
     "GaussianNoise",
+    "ImpulseNoise",
     "JpegCompression",
+    "MotionBlur",
     "OneOf",
     "Perturbation",
+    "Pixelate",
     "RandomCropOffset",
+    "Saturate",
+    "ShotNoise",
     "ThumbnailResize",
     "apply_perturbation",
     "attack_objective",

@@ -1,7 +1,9 @@
-"""Resampling on `tf.image.resize`'s grid, shared by the crop and the thumbnail.
+"""Resampling one axis at a time, shared by the crop, the thumbnail and pixelation.
 
-Internal to the package. Both families resample one axis at a time, with
-half-pixel centres, as `tf.image.resize` does without antialiasing.
+Internal to the package. The crop and the thumbnail sample with half-pixel
+centres, as `tf.image.resize` does without antialiasing; the thumbnail and
+pixelation shrink each image to its own size and enlarge it back, one
+round-trip matrix per axis.
 """
 
 import numpy as np
@@ -59,3 +61,51 @@ def matmul_along_axis(images, matrices, axis):
     """
     equation = "bhwc,bow->bhoc" if axis == 2 else "bhwc,boh->bowc"
     return ops.einsum(equation, images, matrices)
+
+
+# (build, size, smallest, largest, options) -> `round_trip_matrices`' result.
+_ROUND_TRIPS = {}
+
+
+def round_trip_matrices(build, size, smallest, largest, *options):
+    """The round trips `size` -> `t` -> `size` for `t` in `[smallest, largest]`.
+
+    Shrinking and enlarging are linear and separable, so along one axis a
+    round trip is a `(size, size)` matrix, `build(size, t, *options)`.
+
+    Args:
+        build: a module-level function returning the float64 matrix.
+        size: the image's side along the axis.
+        smallest: the smallest thumbnail side.
+        largest: the largest thumbnail side.
+        *options: hashable arguments passed on to `build`.
+
+    Returns:
+        The matrices stacked, read-only float32 `(largest - smallest + 1,
+        size, size)`, the one of side `t` at index `t - smallest`; computed
+        once per argument tuple.
+    """
+    key = (build, size, smallest, largest, options)
+    if key not in _ROUND_TRIPS:
+        stack = np.stack(
+            [build(size, side, *options) for side in range(smallest, largest + 1)]
+        ).astype(np.float32)
+        stack.flags.writeable = False
+        _ROUND_TRIPS[key] = stack
+    return _ROUND_TRIPS[key]
+
+
+def round_trip_along_axis(images, sides, axis, matrices, smallest):
+    """Image `b` times the round trip of side `sides[b]` along `axis`.
+
+    Args:
+        images: a batch `(batch, height, width, channels)`.
+        sides: int32 `(batch,)`, each image's thumbnail side, kept within
+            the sides of `matrices`.
+        axis: 1 (rows) or 2 (columns).
+        matrices: a stack from `round_trip_matrices`.
+        smallest: the side of `matrices[0]`.
+    """
+    index = ops.clip(sides - smallest, 0, len(matrices) - 1)
+    matrix = ops.take(ops.convert_to_tensor(matrices, images.dtype), index, axis=0)
+    return matmul_along_axis(images, matrix, axis)

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_stability._checks import is_number
+from keras_stability._seeds import portable_uniform
 
 
 def check_severity(value, name, check):
@@ -53,3 +54,50 @@ def per_image_uniform(images, bounds, seed):
     return keras.random.uniform(
         (ops.shape(images)[0], 1, 1, 1), a, b, dtype=images.dtype, seed=seed
     )
+
+
+def check_interval(value, name, low, high, include_low=True):
+    """A number in `[low, high]` (`(low, high]`), or a pair of them.
+
+    Args:
+        value: the argument as given: a number or a pair `(a, b)`, `a <= b`.
+        name: the argument's name, for errors.
+        low: the smallest value allowed.
+        high: the largest value allowed.
+        include_low: whether `low` itself is allowed. Defaults to `True`.
+
+    Returns:
+        A float, or a tuple of two floats.
+
+    Raises:
+        ValueError: naming `name` and the whole value received.
+    """
+    interval = f"{'[' if include_low else '('}{low!r}, {high!r}]"
+    pair = isinstance(value, (list, tuple))
+
+    def check(number, _):
+        above = is_number(number) and (low <= number if include_low else low < number)
+        if above and number <= high:
+            return float(number)
+        expected = (
+            f"a pair (a, b) of numbers in {interval} with a <= b"
+            if pair
+            else f"a number in {interval}"
+        )
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+
+    return check_severity(value, name, check)
+
+
+def per_image(images, severity, seed):
+    """One severity per image as float32 `(batch,)`: the value or a draw.
+
+    A pair `(a, b)` draws from `U[a, b)` with `seed`, by `portable_uniform`:
+    the same severities on every backend, compiled or not. A single value
+    (or a pair `(a, a)`) is repeated, drawing nothing.
+    """
+    batch = ops.shape(images)[0]
+    if is_range(severity):
+        low, high = severity
+        return ops.add(ops.multiply(portable_uniform((batch,), seed), high - low), low)
+    return ops.full((batch,), strongest(severity), dtype="float32")

@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
-from keras_stability import _backend
 from keras_stability._checks import FLOAT32_MAX
 from keras_stability._checks import check_bool
 from keras_stability._checks import check_non_negative
+from keras_stability.perturbations._random import normal
 from keras_stability.perturbations._severity import check_severity
 from keras_stability.perturbations._severity import per_image_uniform
 from keras_stability.perturbations._severity import strongest
@@ -18,26 +18,6 @@ __all__ = ["GaussianNoise"]
 # float32's largest / 16 keeps the noise, and the pixels it is added to,
 # finite in float32.
 _MAX_NOISE_SCALE = FLOAT32_MAX / 16
-
-
-def _normal(shape, stddev, dtype, seed):
-    """`keras.random.normal(shape, stddev=stddev, dtype=dtype, seed=seed)`, Philox on TF.
-
-    `keras.random.normal` leaves TensorFlow's algorithm to "auto_select",
-    which XLA compiles for a CPU into a much slower program than the one for
-    Philox named explicitly, for the same draws (`benchmarks/RESULTS.md`).
-    Outside XLA both are the Philox kernel. The seed is cast as Keras casts
-    it, so the draws are `keras.random.normal`'s either way.
-    """
-    if not _backend.is_tensorflow():
-        return keras.random.normal(shape, stddev=stddev, dtype=dtype, seed=seed)
-    tf = _backend.require_tensorflow("GaussianNoise")
-    pair = seed.next()
-    if pair.dtype != tf.int32:
-        pair = tf.cast(tf.math.floormod(pair, tf.int32.max - 1), tf.int32)
-    return tf.random.stateless_normal(
-        shape, pair, stddev=stddev, dtype=dtype, alg="philox"
-    )
 
 
 @keras.saving.register_keras_serializable(package="keras_stability")
@@ -116,10 +96,10 @@ class GaussianNoise(Perturbation):
         if isinstance(self.stddev, tuple):
             scale = per_image_uniform(images, self.stddev, seed)
             noise = ops.multiply(
-                _normal(ops.shape(images), high - low, images.dtype, seed), scale
+                normal(ops.shape(images), high - low, images.dtype, seed), scale
             )
         else:
-            noise = _normal(
+            noise = normal(
                 ops.shape(images), self.stddev * (high - low), images.dtype, seed
             )
         outputs = ops.add(images, noise)

@@ -10,8 +10,9 @@ from keras_stability._checks import check_bool
 from keras_stability._checks import check_size
 from keras_stability._checks import is_int
 from keras_stability._checks import is_number
-from keras_stability.perturbations._resampling import matmul_along_axis
 from keras_stability.perturbations._resampling import resize_taps
+from keras_stability.perturbations._resampling import round_trip_along_axis
+from keras_stability.perturbations._resampling import round_trip_matrices
 from keras_stability.perturbations._resampling import static_height_width
 from keras_stability.perturbations._severity import check_severity
 from keras_stability.perturbations.base import Perturbation
@@ -62,30 +63,11 @@ def _resize_matrix(window, size, interpolation):
     return matrix
 
 
-# (size, smallest, largest, interpolation) -> `_thumbnail_matrices`' result.
-_THUMBNAIL_MATRICES = {}
-
-
-def _thumbnail_matrices(size, smallest, largest, interpolation):
-    """The round trips `size` -> `t` -> `size` for `t` in `[smallest, largest]`.
-
-    Resizing is linear and separable, so along one axis the round trip is a
-    `(size, size)` matrix. Returns them stacked, read-only float32
-    `(largest - smallest + 1, size, size)`, the one of side `t` at index
-    `t - smallest`; computed once per argument tuple.
-    """
-    key = (size, smallest, largest, interpolation)
-    if key not in _THUMBNAIL_MATRICES:
-        stack = np.stack(
-            [
-                _resize_matrix(side, size, interpolation)
-                @ _resize_matrix(size, side, interpolation)
-                for side in range(smallest, largest + 1)
-            ]
-        ).astype(np.float32)
-        stack.flags.writeable = False
-        _THUMBNAIL_MATRICES[key] = stack
-    return _THUMBNAIL_MATRICES[key]
+def _round_trip(size, side, interpolation):
+    """`size` -> `side` -> `size` along one axis, as a float64 matrix."""
+    return _resize_matrix(side, size, interpolation) @ _resize_matrix(
+        size, side, interpolation
+    )
 
 
 def _thumbnail_axis(images, scales, axis, size, sides, interpolation):
@@ -93,15 +75,15 @@ def _thumbnail_axis(images, scales, axis, size, sides, interpolation):
 
     Image `b` gets the side `max(1, floor(scales[b] * size + 0.5))`, rounded
     as `_scaled_size` rounds (in float32), and kept within `sides`, the
-    smallest and largest side of the range. Its round trip is its matrix of
-    `_thumbnail_matrices`, applied as a batched matmul.
+    smallest and largest side of the range. Its round trip is its matrix,
+    applied as a batched matmul.
     """
     smallest, largest = sides
-    matrices = _thumbnail_matrices(size, smallest, largest, interpolation)
+    matrices = round_trip_matrices(_round_trip, size, smallest, largest, interpolation)
     side = ops.maximum(ops.floor(ops.add(ops.multiply(scales, size), 0.5)), 1)
-    index = ops.clip(ops.cast(side, "int32") - smallest, 0, largest - smallest)
-    matrix = ops.take(ops.convert_to_tensor(matrices, images.dtype), index, axis=0)
-    return matmul_along_axis(images, matrix, axis)
+    return round_trip_along_axis(
+        images, ops.cast(side, "int32"), axis, matrices, smallest
+    )
 
 
 # Interpolations a `scale` range resamples with (as matrices, no antialias).

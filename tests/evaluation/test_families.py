@@ -1,10 +1,14 @@
 """The distortion families: the default suite, severities and their names."""
 
 import keras
+import numpy as np
 import pytest
+import skimage.data
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_stability import evaluation
 from keras_stability import perturbations
+from keras_stability._seeds import StepSeed
 from keras_stability.evaluation import families
 
 TESTED = families
@@ -105,3 +109,111 @@ def test_resolve_distortion():
         families.resolve_distortion("jpeg@51")
     with pytest.raises(ValueError, match=r"`distortion`.*Received: distortion=3$"):
         families.resolve_distortion(3)
+
+
+def test_the_families_of_each_suite():
+    assert families.DEFAULT_FAMILIES == ("jpeg", "thumbnail", "crop", "noise")
+    assert evaluation.CORRUPTION_FAMILIES == (
+        "gaussian_noise",
+        "shot_noise",
+        "impulse_noise",
+        "defocus_blur",
+        "motion_blur",
+        "brightness",
+        "contrast",
+        "pixelate",
+        "jpeg_compression",
+        "gaussian_blur",
+        "saturate",
+    )
+    assert set(families.FAMILIES) == set(families.DEFAULT_FAMILIES) | set(
+        evaluation.CORRUPTION_FAMILIES
+    )
+    assert set(families.SUITES) == {"default", "imagenet-c"}
+
+
+def test_corruption_suite_holds_imagenet_cs_constants():
+    suite = evaluation.corruption_distortions(value_range=(0, 255))
+    assert list(suite) == [
+        f"{family}@{level}"
+        for family in evaluation.CORRUPTION_FAMILIES
+        for level in (1, 2, 3, 4, 5)
+    ]
+    assert {layer.value_range for layer in suite.values()} == {(0, 255)}
+    # make_imagenet_c.py's constants for 224 x 224 images; lengths in pixels
+    # become fractions of the side.
+    assert suite["gaussian_noise@2"].stddev == 0.12 and suite["gaussian_noise@2"].clip
+    assert suite["shot_noise@1"].stddev == pytest.approx(60**-0.5)
+    assert suite["shot_noise@5"].stddev == pytest.approx(3**-0.5)
+    assert suite["impulse_noise@4"].amount == 0.17
+    assert suite["defocus_blur@3"].radius == pytest.approx(6 / 224)
+    assert suite["motion_blur@5"].sigma == pytest.approx(15 / 224)
+    assert suite["motion_blur@5"].angle == (-45.0, 45.0)
+    assert suite["brightness@5"].delta == 0.5
+    assert suite["contrast@1"].factor == 0.4
+    assert suite["pixelate@3"].scale == 0.4
+    assert suite["jpeg_compression@5"].quality == 7
+    assert isinstance(suite["jpeg_compression@5"].quality, int)
+    assert suite["gaussian_blur@5"].sigma == pytest.approx(6 / 224)
+    assert suite["saturate@5"].factor == 20
+    assert isinstance(suite["saturate@3"], perturbations.Saturate)
+
+
+def test_family_perturbation_maps_levels_to_arguments():
+    blur = families.family_perturbation("defocus_blur", [4.0, 2.0], (0, 255))
+    assert blur.radius == pytest.approx((4 / 224, 8 / 224))
+    # Contrast and pixelation are stronger at lower arguments.
+    assert families.family_perturbation("pixelate", [1, 5]).scale == (0.25, 0.6)
+    jpeg = families.family_perturbation("jpeg_compression", [1, 2], jpeg_method="dct")
+    assert jpeg.quality == (18, 25) and jpeg.method == "dct"
+    noise = families.family_perturbation("gaussian_noise", 3)
+    assert noise.stddev == 0.18 and noise.clip
+    with pytest.raises(
+        ValueError, match=r"`shot_noise`.*levels.*Received: severities=\[1, 2.5\]$"
+    ):
+        families.family_perturbation("shot_noise", [1, 2.5])
+
+
+def test_levels_are_plotted_strongest_last():
+    pairs = [(1.0, "a"), (5.0, "e"), (3.0, "c")]
+    for family in evaluation.CORRUPTION_FAMILIES:
+        assert families.strongest_first(family, pairs)[0] == (5.0, "e")
+    assert families.axis_label("defocus_blur") == "defocus blur (ImageNet-C level)"
+
+
+@pytest.fixture(scope="module")
+def photographs_32():
+    """Two 32 x 32 photographs in [0, 1]: 224-pixel crops shrunk 7 times."""
+    crops = [
+        skimage.data.astronaut()[30:254, 130:354],
+        skimage.data.coffee()[:224, 200:424],
+    ]
+    return np.stack(
+        [c.reshape(32, 7, 32, 7, 3).mean(axis=(1, 3)) / 255 for c in crops]
+    ).astype("float32")
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="the 55 layers' first eager calls compile for about a minute on JAX; "
+    "the layers' numbers on JAX are tested in tests/perturbations",
+)
+def test_stronger_levels_move_32_pixel_photographs_further(photographs_32):
+    # At 32 x 32 pixels too, every level moves the images further than the
+    # level below it. Saturate's levels 1 and 2 desaturate and 3 to 5
+    # saturate (ImageNet-C's factors 0.3, 0.1, 2, 5, 20): each side grows.
+    x = photographs_32
+    changes = {}
+    for name, layer in evaluation.corruption_distortions().items():
+        family, level = name.split("@")
+        out = to_numpy(layer(x, seed=StepSeed(np.array([1, int(level)]))))
+        changes.setdefault(family, []).append(np.abs(out - x).mean())
+    for family, change in changes.items():
+        # Indices of the levels 1 to 5 that must grow.
+        steps = (
+            [(0, 1), (2, 3), (3, 4)]
+            if family == "saturate"
+            else [(0, 1), (1, 2), (2, 3), (3, 4)]
+        )
+        for weaker, stronger in steps:
+            assert change[stronger] > change[weaker], (family, change)

@@ -126,7 +126,10 @@ def test_default_suite_keys_and_determinism(rng, tmp_path):
     for condition in expected_conditions:
         expected |= {f"{condition}/{m}" for m in ("top1", "top5", "flip_rate", "kl")}
     assert set(report) == expected
-    again = evaluation.robustness_report(model, x, y, batch_size=8, verbose=0)
+    # The suite of None is the one named "default", number for number.
+    again = evaluation.robustness_report(
+        model, x, y, batch_size=8, verbose=0, distortions="default"
+    )
     assert again == report
     other_seed = evaluation.robustness_report(
         model, x, y, batch_size=8, verbose=0, seed=1
@@ -138,6 +141,41 @@ def test_default_suite_keys_and_determinism(rng, tmp_path):
     assert rows[0] == "model,condition,metric,value"
     assert len(rows) == 1 + len(expected) - 1  # every key but num_images
     assert (tmp_path / "robustness.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="compiling the 55 distortions with XLA takes about a minute; each "
+    "layer's jax.jit is tested in tests/perturbations/test_corruptions.py",
+)
+def test_the_imagenet_c_suite_reports_every_corruption_and_level(rng):
+    x = rng.random((4, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, 10, 4)
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Dense(10, activation="softmax")(
+        keras.layers.Flatten()(inputs)
+    )
+    report = evaluation.robustness_report(
+        keras.Model(inputs, outputs), x, y, distortions="imagenet-c", verbose=0
+    )
+    conditions = {key.rsplit("/", 1)[0] for key in report if "/" in key}
+    assert conditions == {"clean"} | {
+        f"{family}@{level}"
+        for family in evaluation.CORRUPTION_FAMILIES
+        for level in (1, 2, 3, 4, 5)
+    }
+    assert len(conditions) == 1 + 11 * 5
+    assert all(f"{c}/flip_rate" in report for c in conditions - {"clean"})
+
+
+def test_an_unknown_suite_is_refused(pixels):
+    x, y = pixels
+    with pytest.raises(
+        ValueError, match=r"`distortions`.*'imagenet-c'.*Received: distortions='c'$"
+    ):
+        evaluation.robustness_report(
+            _pixel_classifier(), x, y, distortions="c", verbose=0
+        )
 
 
 @pytest.mark.tensorflow

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.src.testing import TestCase
 
 
 @pytest.fixture
@@ -68,3 +69,16 @@ def xla_compile():
 
         return jax.jit
     pytest.skip(f"no XLA compilation of layers on the {backend} backend")
+
+
+@pytest.fixture
+def keras_harness():
+    """Keras's `TestCase`, whose `run_layer_test` checks a layer end to end."""
+
+    class Harness(TestCase):
+        def runTest(self):  # noqa: N802 (unittest's name)
+            pass
+
+    harness = Harness()
+    harness.setUp()
+    return harness

@@ -16,7 +16,6 @@ import keras
 import numpy as np
 import pytest
 from keras.ops import convert_to_numpy as to_numpy
-from keras.src.testing import TestCase
 
 from keras_stability._seeds import StepSeed
 from keras_stability.perturbations import Compose
@@ -225,19 +224,6 @@ HARNESS_NAMES = [
     pytest.param(name, marks=pytest.mark.tensorflow) if name == "jpeg_libjpeg" else name
     for name in HARNESS_CASES
 ]
-
-
-@pytest.fixture
-def keras_harness():
-    """Keras's `TestCase`, whose `run_layer_test` checks a layer end to end."""
-
-    class Harness(TestCase):
-        def runTest(self):  # noqa: N802 (unittest's name)
-            pass
-
-    harness = Harness()
-    harness.setUp()
-    return harness
 
 
 # The harness trains a model made of the layer alone, from a generator:
