@@ -1,7 +1,9 @@
 """What the step benchmarks share: their models, perturbations and output."""
 
 import json
+import os
 import statistics
+import time
 
 PERTURBATIONS = ("noise", "crop", "thumbnail", "jpeg_dct", "jpeg_libjpeg", "default")
 
@@ -125,6 +127,37 @@ def round_ratio(rounds, name, reference):
     """Median over rounds of `name`'s time over `reference`'s, and the rounds'."""
     ratios = [a / b for a, b in zip(rounds[name], rounds[reference], strict=True)]
     return statistics.median(ratios), ratios
+
+
+def timed_step(model, x, y, steps):
+    """A timer of `steps` training steps of `model` on one batch, traced first."""
+    model.train_on_batch(x, y)  # trace / compile
+    model.train_on_batch(x, y)
+
+    def seconds_per_step():
+        started = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        return (time.perf_counter() - started) / steps
+
+    return seconds_per_step
+
+
+def load_runs(path, config):
+    """The runs recorded with `config`, by key.
+
+    Runs of other configurations (another patience, another backend) share
+    the file and are left out; later records of a key replace earlier ones.
+    """
+    runs = {}
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    record = json.loads(line)
+                    if record["config"] == config:
+                        runs[record["key"]] = record
+    return runs
 
 
 def write_json(results, path):

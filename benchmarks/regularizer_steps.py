@@ -31,6 +31,7 @@ from _common import default_batch  # noqa: E402
 from _common import interleaved_rounds  # noqa: E402
 from _common import network  # noqa: E402
 from _common import round_ratio  # noqa: E402
+from _common import timed_step  # noqa: E402
 from _common import write_json  # noqa: E402
 
 # Each row: the StabilityModel arguments, and its floor: a plain step at
@@ -66,22 +67,6 @@ def _parse(argv):
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--json", default=None)
     return parser.parse_args(argv)
-
-
-def _timed_step(model, x, y, steps):
-    """A timer of `steps` training steps of `model` on one batch, traced first."""
-    import time
-
-    model.train_on_batch(x, y)
-    model.train_on_batch(x, y)
-
-    def seconds_per_step():
-        started = time.perf_counter()
-        for _ in range(steps):
-            model.train_on_batch(x, y)
-        return (time.perf_counter() - started) / steps
-
-    return seconds_per_step
 
 
 def _stability_model(inputs, outputs, arguments):
@@ -127,7 +112,7 @@ def main(argv=None):
         y_all = keras.ops.convert_to_tensor(rng.integers(0, 10, max(sizes) * batch))
         plain = compile_model(keras.Model(inputs, outputs))
         timers = {
-            f"plain_{n}B": _timed_step(
+            f"plain_{n}B": timed_step(
                 plain, x_all[: n * batch], y_all[: n * batch], args.steps
             )
             for n in sizes
@@ -135,7 +120,7 @@ def main(argv=None):
         x, y = x_all[:batch], y_all[:batch]
         for name in args.rows:
             model = compile_model(_stability_model(inputs, outputs, ROWS[name][0]))
-            timers[name] = _timed_step(model, x, y, args.steps)
+            timers[name] = timed_step(model, x, y, args.steps)
         rounds = interleaved_rounds(timers, args.repeats)
         row = {"batch": batch, "rounds_s": rounds, "plain_s": {}, "rows": {}}
         for n in sizes:

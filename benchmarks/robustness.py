@@ -32,6 +32,9 @@ import time
 import keras
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import load_runs  # noqa: E402
+
 from keras_stability import datasets
 from keras_stability import demo
 from keras_stability import evaluation
@@ -109,23 +112,6 @@ def candidates():
 
 def _run_key(task, network, kind, candidate, alpha, seed):
     return f"{task}|{network}|{kind}|{candidate}|{alpha}|{seed}"
-
-
-def load_runs(path, config):
-    """The runs recorded with `config`, by key.
-
-    Runs of other configurations (another patience, another backend) share
-    the file and are left out; later records of a key replace earlier ones.
-    """
-    runs = {}
-    if path and os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    record = json.loads(line)
-                    if record["config"] == config:
-                        runs[record["key"]] = record
-    return runs
 
 
 def _perturbation(candidate, shape, baseline):

@@ -23,7 +23,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import PERTURBATIONS  # noqa: E402
@@ -36,6 +35,7 @@ from _common import perturbation  # noqa: E402
 from _common import repeated_batches  # noqa: E402
 from _common import round_ratio  # noqa: E402
 from _common import time_fit  # noqa: E402
+from _common import timed_step  # noqa: E402
 from _common import write_json  # noqa: E402
 
 
@@ -71,20 +71,6 @@ def _parse(argv):
     if args.pipeline and args.jit_compile is True:
         parser.error("--pipeline times libjpeg in the step, which XLA cannot compile")
     return args
-
-
-def _timed_step(model, x, y, steps):
-    """A timer of `steps` training steps of `model` on one batch, traced first."""
-    model.train_on_batch(x, y)  # trace / compile
-    model.train_on_batch(x, y)
-
-    def seconds_per_step():
-        started = time.perf_counter()
-        for _ in range(steps):
-            model.train_on_batch(x, y)
-        return (time.perf_counter() - started) / steps
-
-    return seconds_per_step
 
 
 def _timed_fit(model, dataset, steps):
@@ -180,8 +166,8 @@ def main(argv=None):
 
         plain = compiled(keras.Model(inputs, outputs))
         timers = {
-            "plain_B": _timed_step(plain, x, y, args.steps),
-            "plain_2B": _timed_step(plain, x2, y2, args.steps),
+            "plain_B": timed_step(plain, x, y, args.steps),
+            "plain_2B": timed_step(plain, x2, y2, args.steps),
         }
         for name in args.perturbations:
             if name == "jpeg_libjpeg" and (
@@ -189,7 +175,7 @@ def main(argv=None):
             ):
                 continue  # TensorFlow only, and not XLA-compilable
             model = StabilityModel(inputs, outputs, perturbation=perturbation(name))
-            timers[name] = _timed_step(compiled(model), x, y, args.steps)
+            timers[name] = timed_step(compiled(model), x, y, args.steps)
         rounds = interleaved_rounds(timers, args.repeats)
         t_b = statistics.median(rounds["plain_B"])
         t_2b = statistics.median(rounds["plain_2B"])

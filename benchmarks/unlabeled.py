@@ -35,6 +35,9 @@ import time
 import keras
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import load_runs  # noqa: E402
+
 from keras_stability import StabilityModel
 from keras_stability import data
 from keras_stability import datasets
@@ -180,13 +183,7 @@ def main(argv=None):
         "quick": args.quick,
         "backend": keras.backend.backend(),
     }
-    records = {}
-    if args.runs and os.path.exists(args.runs):
-        with open(args.runs) as f:
-            for line in f:
-                record = json.loads(line)
-                if record["config"] == config:
-                    records[record["key"]] = record
+    records = load_runs(args.runs, config)
     if not args.table_only:
         for task in args.tasks:
             (x_train, y_train), (x_test, y_test) = datasets.load_task(
