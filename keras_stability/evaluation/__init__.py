@@ -35,6 +35,7 @@ from keras_stability.evaluation.families import THUMBNAIL_SCALES
 from keras_stability.evaluation.families import corruption_distortions
 from keras_stability.evaluation.families import default_distortions
 from keras_stability.evaluation.families import severity_table
+from keras_stability.evaluation.near_duplicates import PRECISION_LEVELS
 from keras_stability.evaluation.near_duplicates import RECALL_LEVELS
 from keras_stability.evaluation.near_duplicates import feature_distances
 from keras_stability.evaluation.near_duplicates import near_duplicate_pr
@@ -61,6 +62,7 @@ __all__ = [
     "JPEG_QUALITIES",
     "NOISE_STDDEVS",
     "PAIR_METHODS",
+    "PRECISION_LEVELS",
     "RECALL_AT_K",
     "RECALL_LEVELS",
     "SUGGESTABLE_FAMILIES",

@@ -22,6 +22,7 @@ from keras_stability.evaluation.families import resolve_distortion
 from keras_stability.evaluation.retrieval import recall_at_k
 
 __all__ = [
+    "PRECISION_LEVELS",
     "RECALL_LEVELS",
     "feature_distances",
     "near_duplicate_pr",
@@ -31,6 +32,9 @@ __all__ = [
 
 # The recalls at which `near_duplicate_pr` reports the best precision.
 RECALL_LEVELS = (0.9, 0.95)
+
+# The precisions at which `near_duplicate_pr` reports the best recall.
+PRECISION_LEVELS = (0.99,)
 
 
 def negative_partners(count, negatives_per_image, seed=0):
@@ -219,6 +223,9 @@ def near_duplicate_pr(
         (NumPy arrays, one entry per distinct distance, ascending),
         `precision_at_recall_0.9` and `precision_at_recall_0.95` (the
         highest precision among thresholds with recall >= 0.9 or 0.95),
+        `recall_at_precision_0.99` (the highest recall among thresholds with
+        precision >= 0.99, the recall `calibrate_threshold` gives at that
+        target; 0.0 when no threshold reaches it),
         `recall_at_1`, `recall_at_5` and `recall_at_10` (`recall_at_k` of
         each clean image among all the distorted copies, its own copy the
         one of its label), `positive_share` (positive pairs / all pairs),
@@ -270,6 +277,11 @@ def near_duplicate_pr(
     }
     for level in RECALL_LEVELS:
         result[f"precision_at_recall_{level}"] = float(precision[recall >= level].max())
+    for level in PRECISION_LEVELS:
+        reaching = recall[precision >= level]
+        result[f"recall_at_precision_{level}"] = (
+            float(reaching.max()) if reaching.size else 0.0
+        )
     identities = np.arange(count)
     for k, value in recall_at_k(clean, distorted, identities, identities).items():
         result[f"recall_at_{k}"] = value

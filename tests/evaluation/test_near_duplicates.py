@@ -88,6 +88,7 @@ def test_invariant_separating_embedding_is_perfect(rng):
     assert result["pr_auc"] == 1.0
     assert result["precision_at_recall_0.9"] == 1.0
     assert result["precision_at_recall_0.95"] == 1.0
+    assert result["recall_at_precision_0.99"] == 1.0
     np.testing.assert_array_equal(result["positive_distances"], np.zeros(12))
     # The first threshold (distance 0) calls exactly the 12 positives.
     assert result["thresholds"][0] == 0.0
@@ -111,6 +112,8 @@ def test_constant_embedding_scores_the_positive_share(rng):
         np.testing.assert_allclose(result["precision"], [share])
         np.testing.assert_allclose(result["recall"], [1.0])
         assert result["precision_at_recall_0.9"] == pytest.approx(share)
+        # No threshold reaches precision 0.99: no recall there.
+        assert result["recall_at_precision_0.99"] == 0.0
         # Recall@k ranks ties against the query: the 9 other copies come
         # first, so an image finds its own only among its 10 nearest.
         assert [result[f"recall_at_{k}"] for k in (1, 5, 10)] == [0, 0, 1]
@@ -149,6 +152,8 @@ def test_three_images_by_hand():
     np.testing.assert_array_equal(partners, [1, 0, 0])
     assert result["pr_auc"] == pytest.approx((1 + 1 + 3 / 5) / 3)
     assert result["precision_at_recall_0.9"] == pytest.approx(3 / 5)
+    # Precision 1 holds up to t=0.25, which calls 2 of the 3 positives.
+    assert result["recall_at_precision_0.99"] == pytest.approx(2 / 3)
     # Recall@k among the copies at 1.5, 1.25, 5: image 0 (at 0) has copy 1
     # (1.25) before its own (1.5); images 1 and 2 have their own first.
     assert result["recall_at_1"] == pytest.approx(2 / 3)
@@ -213,11 +218,47 @@ def test_precision_at_recall_is_the_best_precision_beyond_it():
     np.testing.assert_allclose(result["thresholds"], [0, np.sqrt(2), 2, 2.5, 3])
     assert result["precision_at_recall_0.9"] == pytest.approx(0.5)
     assert result["precision_at_recall_0.95"] == pytest.approx(0.5)
+    # Only t=0 keeps precision >= 0.99 (17/17): recall 0.85.
+    assert result["recall_at_precision_0.99"] == pytest.approx(0.85)
     # AP: 17 positives at precision 1, then 18/38, 19/39 and 20/40.
     assert result["pr_auc"] == pytest.approx((17 + 18 / 38 + 19 / 39 + 20 / 40) / 20)
 
 
 @pytest.mark.tensorflow  # JPEG through libjpeg
+def test_recall_at_precision_is_the_calibrated_recall(rng):
+    # The recall reported at precision 0.99 is the one `calibrate_threshold`
+    # finds on the same pairs. The copies of the first 4 images stay put (so
+    # a threshold reaches the target); the others move by amounts that
+    # mix them among the negatives, and rounding makes ties.
+    def moved(batch):
+        out = batch.copy()
+        out[4:, 0, 0, :] += np.round(rng.normal(size=out[4:, 0, 0, :].shape), 1)
+        return out
+
+    reached = []
+    for seed in range(6):
+        # 40 distinct points of a grid of spacing 0.5: no negative at 0.
+        grid = np.divmod(rng.choice(400, size=40, replace=False), 20)
+        images = _pixel_images(np.stack(grid, axis=1) * 0.5)
+        result = evaluation.near_duplicate_pr(
+            _TableModel(),
+            images,
+            moved,
+            negatives_per_image=5,
+            seed=seed,
+            batch_size=40,
+        )
+        distances = np.r_[
+            result["positive_distances"], result["negative_distances"].ravel()
+        ]
+        is_positive = np.arange(distances.size) < 40
+        calibrated = evaluation.calibrate_threshold(distances, is_positive, 0.99)
+        assert result["recall_at_precision_0.99"] == pytest.approx(calibrated.recall)
+        reached.append(calibrated.recall)
+    # Neither trivially perfect nor only the unmoved copies.
+    assert min(reached) >= 4 / 40 and max(reached) < 1.0 and max(reached) > 4 / 40
+
+
 def test_deterministic_for_a_seed(rng):
     images = rng.random((20, 6, 6, 3)).astype("float32")
     model = _flatten_model((6, 6, 3))
