@@ -403,6 +403,9 @@ def test_evaluate_suggests_a_training_perturbation(tmp_path, capsys):
     assert "GaussianNoise" in kinds
     assert "ThumbnailResize" not in kinds and "RandomCropOffset" not in kinds
     assert "StabilityModel(inputs, outputs, perturbation=perturbation)" in printed
+    # The summary is still the last line, after the suggestion.
+    last = [line for line in lines if line][-1]
+    assert last.startswith("12 images, 2 classes: clean top-1 ")
 
 
 def test_version(capsys):

@@ -73,15 +73,16 @@ def evaluate(args):
     except ValueError as error:  # Its errors say what is wrong with the input.
         raise CommandError(" ".join(str(error).split())) from error
     print(evaluation.format_report(report))
+    if args.suggest:
+        print()
+        print(_suggestion(report, value_range))
+    # The one-line summary comes last, as in every command.
     print(
         f"\n{report['num_images']} images, {len(class_names)} classes: clean top-1 "
         f"{report['clean/top1']:.4f}, flip rate at the strongest severities "
         f"{evaluation.mean_strongest_flip_rate(report):.4f}"
         + (f". Wrote {args.output}." if args.output else ".")
     )
-    if args.suggest:
-        print()
-        print(_suggestion(report, value_range))
 
 
 def _chosen_distortions(names, value_range):
