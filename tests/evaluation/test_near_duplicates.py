@@ -517,20 +517,49 @@ def test_errors(rng):
         evaluation.precision_recall_curve([0.1, 0.2], [False, False])
 
 
-@pytest.mark.tensorflow  # JPEG through libjpeg
-def test_example_runs_quick(tmp_path, capsys):
+def _example():
     spec = importlib.util.spec_from_file_location("near_duplicates", EXAMPLE)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    results = example.main(["--quick", "--output", str(tmp_path)])
+    return example
+
+
+@pytest.mark.tensorflow  # JPEG through libjpeg
+def test_example_runs_quick(tmp_path, capsys):
+    results = _example().main(["--quick", "--output", str(tmp_path)])
     printed = capsys.readouterr().out
-    assert "PR-AUC" in printed and "P@R0.9" in printed
+    assert "PR-AUC" in printed and "P@R0.9" in printed and "R@P0.99" in printed
     names = ["jpeg50", "crop3", "thumbnail0.5"]
     for name in names:
         for kind in ("precision_recall", "distance_cdf"):
             assert os.path.getsize(tmp_path / f"{kind}_{name}.png") > 10_000
-    for label in ("baseline", "stabilized"):
-        for runs in results[label].values():
+    assert list(results) == ["pHash", "baseline", "stabilized", "stabilized (mix)"]
+    for label, by_distortion in results.items():
+        for runs in by_distortion.values():
             (result,) = runs
             assert 0.0 < result["pr_auc"] <= 1.0
+            assert 0.0 <= result["recall_at_precision_0.99"] <= 1.0
             assert result["positive_share"] == pytest.approx(1 / 11)
+            if label == "pHash":
+                # sqrt(Hamming distance) of 64-bit hashes.
+                squared = result["negative_distances"] ** 2
+                np.testing.assert_allclose(squared, np.round(squared), atol=1e-4)
+                assert squared.max() <= 64
+
+
+def test_example_hash_distances_are_phash_hamming_distances(rng):
+    imagehash = pytest.importorskip("imagehash")
+    from PIL import Image
+
+    example = _example()
+    images = rng.random((6, 32, 32, 3)).astype("float32")
+    images[3:] = images[:3] * 0.9  # darker copies: close hashes
+    bits = example.PerceptualHash().predict_on_batch(images)
+    hashes = [
+        imagehash.phash(Image.fromarray(np.round(image * 255).astype("uint8")))
+        for image in images
+    ]
+    for i in range(6):
+        for j in range(6):
+            squared = np.sum((bits[i] - bits[j]) ** 2)
+            assert squared == hashes[i] - hashes[j]
