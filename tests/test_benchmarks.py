@@ -395,3 +395,17 @@ def test_imagenet_c_agreement_compares_each_family_and_level(tmp_path, capsys):
     assert images.shape == (3, 16, 16, 3) and images.dtype == np.uint8
     with pytest.raises(ValueError, match="Received: --size 16 --small 5"):
         module.main(["--backend", backend, "--size", "16", "--small", "5"])
+
+
+def test_pair_search_finds_the_planted_pairs_in_bounded_memory(tmp_path, capsys):
+    path = tmp_path / "pairs.json"
+    argv = ["--images", "3000", "--planted", "40", "--chunk-size", "64"]
+    result = _load("pair_search").main([*argv, "--json", str(path)])
+    assert json.loads(path.read_text()) == result
+    assert result["planted_found"] == 40 and result["pairs"] >= 40
+    # Random 64-d unit vectors lie about sqrt(2) apart: the pairs found
+    # beyond the planted ones are none.
+    assert result["pairs"] == 40
+    # Blocks of 64 rows, not the 3000 x 3000 matrix (36 MB in float32).
+    assert result["peak_bytes"] < result["full_matrix_bytes"] / 4
+    assert "planted found 40/40" in capsys.readouterr().out
