@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import statistics
 import time
 
@@ -158,6 +159,18 @@ def load_runs(path, config):
                     if record["config"] == config:
                         runs[record["key"]] = record
     return runs
+
+
+def machine():
+    """The machine a run was on, as every benchmark records it."""
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def append_run(path, record):
+    """Appends one run to the file `load_runs` reads, if a path was given."""
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def write_json(results, path):

@@ -29,12 +29,12 @@ kernel and its default border (reflect 101).
 import argparse
 import io
 import os
-import platform
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import machine  # noqa: E402
 from _common import write_json  # noqa: E402
 
 LEVELS = (1, 2, 3, 4, 5)
@@ -319,7 +319,7 @@ def main(argv=None):
     rows = run(args.size, args.small, args.images, families, args.levels, args.seed)
     report = {
         "backend": keras.backend.backend(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
         "images": args.images,
         "rows": rows,
     }

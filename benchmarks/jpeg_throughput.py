@@ -16,12 +16,12 @@ the same run.
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import machine  # noqa: E402
 from _common import write_json  # noqa: E402
 
 
@@ -161,7 +161,7 @@ def main(argv=None):
     results = run(args.backend, args.sizes, args.batch, args.repeats)
     report = {
         "backend": keras.backend.backend(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
         "batch": args.batch,
         "repeats": args.repeats,
         "results": results,

@@ -21,6 +21,7 @@ import time
 import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import machine  # noqa: E402
 from _common import write_json  # noqa: E402
 
 
@@ -63,6 +64,7 @@ def main(argv=None):
     found = set(zip(first.tolist(), second.tolist(), strict=True))
     planted_found = sum((i, offset + i) in found for i in range(args.planted))
     result = {
+        "machine": machine(),
         "images": args.images,
         "dim": args.dim,
         "method": args.method,

@@ -20,7 +20,6 @@ median over rounds of the ratio within a round. The floors:
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 
@@ -29,6 +28,7 @@ from _common import add_model_arguments  # noqa: E402
 from _common import compile_model  # noqa: E402
 from _common import default_batch  # noqa: E402
 from _common import interleaved_rounds  # noqa: E402
+from _common import machine  # noqa: E402
 from _common import network  # noqa: E402
 from _common import round_ratio  # noqa: E402
 from _common import timed_step  # noqa: E402
@@ -90,7 +90,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     results = {
         "backend": args.backend,
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine(),
         "python": sys.version.split()[0],
         "keras": keras.__version__,
         "models": {},

@@ -24,7 +24,6 @@ without training (`--table-only`).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,6 +32,7 @@ import keras
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import append_run  # noqa: E402
 from _common import load_runs  # noqa: E402
 
 from keras_stability import datasets
@@ -370,9 +370,7 @@ def main(argv=None):
                             f"{_strongest(record['report']):.4f}",
                             flush=True,
                         )
-                        if args.runs:
-                            with open(args.runs, "a") as f:
-                                f.write(json.dumps(record) + "\n")
+                        append_run(args.runs, record)
     print_tables(runs, args)
     return runs
 

@@ -18,7 +18,6 @@ hence JAX only. It reads two private Keras methods (`_symbolic_build`,
 
 import argparse
 import os
-import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +25,7 @@ from _common import PERTURBATIONS  # noqa: E402
 from _common import add_model_arguments  # noqa: E402
 from _common import compile_model  # noqa: E402
 from _common import default_batch  # noqa: E402
+from _common import machine  # noqa: E402
 from _common import network  # noqa: E402
 from _common import perturbation  # noqa: E402
 from _common import write_json  # noqa: E402
@@ -111,7 +111,7 @@ def main(argv=None):
     results = {
         "backend": "jax",
         "device": str(jax.devices()[0].device_kind),
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine(),
         "keras": keras.__version__,
         "jax": jax.__version__,
         "models": {},

@@ -20,7 +20,6 @@ the time from the first batch to the end of the last, and the rest of each
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 
@@ -30,6 +29,7 @@ from _common import add_model_arguments  # noqa: E402
 from _common import compile_model  # noqa: E402
 from _common import default_batch  # noqa: E402
 from _common import interleaved_rounds  # noqa: E402
+from _common import machine  # noqa: E402
 from _common import network  # noqa: E402
 from _common import perturbation  # noqa: E402
 from _common import repeated_batches  # noqa: E402
@@ -146,7 +146,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     results = {
         "backend": args.backend,
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine(),
         "python": sys.version.split()[0],
         "keras": keras.__version__,
         "jit_compile": args.jit_compile,

@@ -27,7 +27,6 @@ Runs are appended to a JSON-lines file and skipped when found there.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,6 +35,7 @@ import keras
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import append_run  # noqa: E402
 from _common import load_runs  # noqa: E402
 
 from keras_stability import StabilityModel
@@ -230,9 +230,7 @@ def main(argv=None):
                         f"({record['train_seconds']} s)",
                         flush=True,
                     )
-                    if args.runs:
-                        with open(args.runs, "a") as f:
-                            f.write(json.dumps(record) + "\n")
+                    append_run(args.runs, record)
     print_table(records, args)
     return records
 
