@@ -53,7 +53,7 @@ photographs (never the held-out ones), one negative per tile left both
 models at PR-AUC 0.95 or more on every distortion, too close to 1 to
 compare them.
 
-    python examples/near_duplicates.py                # 3 seeds (~15 min on 2 cores)
+    python examples/near_duplicates.py                # 3 seeds (~10 min on 2 cores)
     python examples/near_duplicates.py --quick --output /tmp/nd   # seconds
 
 Writes `precision_recall_<distortion>.png` (PR curves, one thin line per
