@@ -19,7 +19,7 @@ from keras_stability import plotting
 from keras_stability import serving
 from keras_stability.model import StabilityModel
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 
 __all__ = [
     "StabilityModel",
