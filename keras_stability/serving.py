@@ -1,11 +1,12 @@
 """Serving a trained model outside Keras: an ONNX file through onnxruntime.
 
 Keras exports a `StabilityModel` itself, as any functional model:
-`model.export(path, format="onnx")` (TensorFlow backend, with `tf2onnx`
-installed; the model must have been called once) writes the plain forward
-pass, without any perturbation. `load_onnx` reads such a file back with
-onnxruntime as the little of a Keras model that the evaluation needs
-(`predict_on_batch`, `predict`, `input_shape`), so that
+`model.export(path, format="onnx")` writes the plain forward pass, without
+any perturbation. It needs the backend's converter (`tf2onnx` on
+TensorFlow, `jax2onnx` on JAX, `onnxscript` on PyTorch) and a model that
+was called once (on JAX, `predict` is not a call). `load_onnx` reads such a
+file back with onnxruntime as the little of a Keras model that the
+evaluation needs (`predict_on_batch`, `predict`, `input_shape`), so that
 `evaluation.robustness_report` and `keras-stability evaluate` measure the
 very file that will be served.
 """
