@@ -20,6 +20,8 @@ import sys
 import time
 import tracemalloc
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine  # noqa: E402
 from _common import write_json  # noqa: E402
@@ -27,8 +29,6 @@ from _common import write_json  # noqa: E402
 
 def planted_embeddings(count, dim, planted, step, seed=0):
     """Unit vectors; the last `planted` rows are moved copies of the first."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(count, dim))
     x[count - planted :] = x[:planted] + step * rng.normal(size=(planted, dim))

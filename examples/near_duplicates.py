@@ -98,7 +98,7 @@ TRAIN_PHOTOS = (
     "china.jpg",
 )
 TEST_PHOTOS = ("chelsea", "stereo_motorcycle", "flower.jpg")
-# pHash needs no training; the two networks share their start and batches.
+# pHash needs no training; the three networks share their start and batches.
 LABELS = ("pHash", "baseline", "stabilized", "stabilized (mix)")
 # The models whose distances are L2 between unit-norm embeddings.
 NETWORKS = LABELS[1:]
